@@ -1,0 +1,340 @@
+"""`headwater flow-run ...`: list, inspect and read the logs of flow runs.
+
+Module-level imports stay light (typer and the standard library) so that
+`headwater --help` is fast; SQLAlchemy and rich load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from headwater.cli.session import handle_errors, open_store
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from headwater.cli.session import Store
+    from headwater.store.queries import FlowRunRow, LogRow
+
+#: How often `logs --follow` reads the store.
+POLL_INTERVAL = 0.5
+#: Seconds `logs --follow` looks back on each poll: lines logged by different
+#: threads can reach the store in different batches, slightly out of order.
+FOLLOW_OVERLAP = 5.0
+#: `logs --follow` re-runs crash detection every this many polls, so following a
+#: run whose process was killed ends (as Crashed) instead of waiting forever.
+CRASH_CHECK_POLLS = 10
+#: Task runs `inspect` lists before pointing at `headwater task-run ls`.
+INSPECT_TASK_RUNS = 100
+
+FlowRunId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID",
+        help="Flow run id, or any unique leading part of it (as `headwater flow-run ls` shows).",
+        show_default=False,
+    ),
+]
+StateOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state",
+        "-s",
+        metavar="STATE",
+        help="Only runs whose state type is STATE (repeat, or separate with commas): "
+        "SCHEDULED, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, CRASHED, PAUSED, "
+        "CANCELLING.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (full ids, ISO 8601 UTC times) instead.")
+]
+
+
+@handle_errors
+def ls(
+    flow: Annotated[
+        str | None,
+        typer.Option("--flow", "-f", metavar="NAME", help="Only runs of the flow named NAME."),
+    ] = None,
+    state: StateOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TIME",
+            help="Only runs that started (or are expected to start) at or after TIME: an ISO "
+            "date/time in local time (2024-05-01T14:30) or a time ago (30m, 1h, 2d, 1w).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(metavar="TIME", help="Only runs that started at or before TIME (as --since)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List flow runs, latest first."""
+    from headwater.cli import output, parsing
+    from headwater.store import queries
+
+    state_types = parsing.parse_states(state or [])
+    since_time = parsing.parse_time(since, "--since") if since else None
+    until_time = parsing.parse_time(until, "--until") if until else None
+    with open_store() as store, store.engine.connect() as conn:
+        runs = queries.list_flow_runs(
+            conn,
+            flow_name=flow,
+            state_types=state_types,
+            since=since_time,
+            until=until_time,
+            limit=limit,
+        )
+        counts = queries.count_flow_runs_by_state(
+            conn, flow_name=flow, state_types=state_types, since=since_time, until=until_time
+        )
+    if as_json:
+        output.print_json([output.flow_run_json(run) for run in runs])
+        return
+    out = output.console()
+    if not runs:
+        out.print("No flow runs found.")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Name", overflow="fold", min_width=8)
+    table.add_column("Flow", overflow="fold", min_width=6)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Start", min_width=10)
+    table.add_column("Duration", justify="right", min_width=6)
+    for run in runs:
+        table.add_row(
+            output.short_id(run.id),
+            Text(run.name),
+            Text(run.flow_name),
+            output.state_text(run.state_type, run.state_name),
+            output.run_start(run.start_time, run.expected_start_time),
+            output.run_duration(run.start_time, run.end_time, run.state_type),
+        )
+    out.print(table)
+    total = sum(counts.values())
+    out.print(
+        f"\n{len(runs)} of {total} flow run{'s' if total != 1 else ''} "
+        f"({output.state_counts(counts)}).",
+        style="dim",
+    )
+
+
+@handle_errors
+def inspect(flow_run_id: FlowRunId, as_json: JsonOption = False) -> None:
+    """Show a flow run: its details, task runs and state history."""
+    from headwater.cli import output
+    from headwater.exceptions import ObjectNotFound
+    from headwater.store import queries
+
+    with open_store() as store, store.engine.connect() as conn:
+        run = queries.read_flow_run(conn, flow_run_id)
+        parent: FlowRunRow | None = None
+        if run.parent_flow_run_id is not None:
+            try:
+                parent = queries.read_flow_run(conn, run.parent_flow_run_id)
+            except ObjectNotFound:  # pruned by retention
+                parent = None
+        task_runs = queries.list_task_runs(
+            conn,
+            flow_run_id=run.id,
+            limit=None if as_json else INSPECT_TASK_RUNS,
+            newest_first=False,
+        )
+        task_counts = queries.count_task_runs_by_state(conn, flow_run_id=run.id)
+        history = queries.read_state_history(conn, flow_run_id=run.id)
+    if as_json:
+        document = output.flow_run_json(run)
+        document["task_runs"] = [output.task_run_json(task) for task in task_runs]
+        document["state_history"] = [output.state_json(entry) for entry in history]
+        output.print_json(document)
+        return
+
+    from rich.table import Table
+    from rich.text import Text
+
+    out = output.console()
+    details = Table.grid(padding=(0, 2))
+    details.add_column(style="bold", no_wrap=True)
+    details.add_column()
+    state = output.state_text(run.state_type, run.state_name)
+    if run.state_message:
+        state.append(f"  {run.state_message}")
+    parent_text = "-"
+    if run.parent_flow_run_id is not None:
+        parent_text = str(run.parent_flow_run_id)
+        if parent is not None:
+            parent_text += f" ({parent.name}, flow {parent.flow_name})"
+    for label, value in (
+        ("Flow run", Text(run.name)),
+        ("ID", Text(str(run.id))),
+        ("Flow", Text(run.flow_name)),
+        ("State", state),
+        ("Parameters", Text(json.dumps(run.parameters, default=str))),
+        ("Tags", Text(", ".join(map(str, run.tags)) or "-")),
+        ("Parent flow run", Text(parent_text)),
+        ("Run count", Text(str(run.run_count))),
+        ("Created", Text(output.local_time(run.created))),
+        ("Expected start", Text(output.local_time(run.expected_start_time))),
+        ("Start", Text(output.local_time(run.start_time))),
+        ("End", Text(output.local_time(run.end_time))),
+        ("Duration", output.run_duration(run.start_time, run.end_time, run.state_type)),
+    ):
+        details.add_row(label, value)
+    out.print(details)
+
+    total = sum(task_counts.values())
+    summary = f" ({output.state_counts(task_counts)})" if total else ""
+    out.print(f"\n[bold]Task runs: {total}[/bold]{summary}")
+    if task_runs:
+        tasks = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("Name", "State", "Start", "Duration", "Runs"):
+            tasks.add_column(column, no_wrap=column != "Name", justify="left")
+        for task in task_runs:
+            tasks.add_row(
+                Text(task.name),
+                output.state_text(task.state_type, task.state_name),
+                output.run_start(task.start_time, None),
+                output.run_duration(task.start_time, task.end_time, task.state_type),
+                str(task.run_count),
+            )
+        out.print(tasks)
+        if total > len(task_runs):
+            out.print(
+                f"... {total - len(task_runs)} more; see `headwater task-run ls "
+                f"--flow-run {run.id}`.",
+                style="dim",
+            )
+
+    out.print("\n[bold]State history[/bold]")
+    states = Table(box=None, pad_edge=False, header_style="bold")
+    states.add_column("Time", no_wrap=True)
+    states.add_column("State", no_wrap=True)
+    states.add_column("Message", overflow="fold")
+    for entry in history:
+        states.add_row(
+            output.local_time(entry.timestamp, millis=True),
+            output.state_text(entry.type, entry.name),
+            Text(entry.message or ""),
+        )
+    out.print(states if history else Text("No recorded states.", style="dim"))
+
+
+@handle_errors
+def logs(
+    flow_run_id: FlowRunId,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing new lines until the run reaches a final state (Ctrl-C stops).",
+        ),
+    ] = False,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level",
+            "-l",
+            metavar="LEVEL",
+            help="Only lines at LEVEL or above: DEBUG, INFO, WARNING, ERROR, CRITICAL.",
+        ),
+    ] = None,
+) -> None:
+    """Print the logs of a flow run and its task runs, oldest first."""
+    from headwater.cli import output, parsing
+    from headwater.core.states import TERMINAL_TYPES
+    from headwater.store import queries
+
+    min_level = parsing.parse_level(level) if level else None
+    with open_store() as store:
+        with store.engine.connect() as conn:
+            run = queries.read_flow_run(conn, flow_run_id)
+            lines = queries.read_logs(conn, flow_run_id=run.id, min_level=min_level)
+        out = output.console()
+        for line in lines:
+            out.print(_log_text(line), soft_wrap=True)
+        finished_a_while_ago = (
+            run.state_type in TERMINAL_TYPES and time.time() - run.state_timestamp > FOLLOW_OVERLAP
+        )
+        if follow and not finished_a_while_ago:
+            try:
+                _follow(store, run, lines, min_level, out)
+            except KeyboardInterrupt:
+                return  # the usual way to stop following: not an error
+        elif not lines:
+            output.note(f"No logs for flow run {run.id}.")
+
+
+def _follow(
+    store: Store, run: FlowRunRow, lines: list[LogRow], min_level: int | None, out: Console
+) -> None:
+    """Print lines as they reach the store until the run is final, plus one more poll.
+
+    The extra poll picks up lines flushed just after the final state.
+    """
+    from headwater.core.states import TERMINAL_TYPES
+    from headwater.store import queries
+
+    seen = {line.id: line.timestamp for line in lines}
+    latest = max(seen.values(), default=None)
+    finished = run.state_type in TERMINAL_TYPES
+    polls = 0
+    while True:
+        time.sleep(POLL_INTERVAL)
+        polls += 1
+        if polls % CRASH_CHECK_POLLS == 0:
+            store.detect_crashed_runs()
+        with store.engine.connect() as conn:
+            state_type = queries.read_flow_run(conn, run.id).state_type
+            new_lines = queries.read_logs(
+                conn,
+                flow_run_id=run.id,
+                after_timestamp=None if latest is None else latest - FOLLOW_OVERLAP,
+                min_level=min_level,
+            )
+        for line in new_lines:
+            if line.id not in seen:
+                seen[line.id] = line.timestamp
+                out.print(_log_text(line), soft_wrap=True)
+        if seen:
+            latest = max(seen.values())
+            horizon = latest - FOLLOW_OVERLAP
+            seen = {key: stamp for key, stamp in seen.items() if stamp >= horizon}
+        if finished:
+            return
+        finished = state_type in TERMINAL_TYPES
+
+
+_LEVEL_STYLES = {10: "dim", 20: "cyan", 30: "yellow", 40: "red", 50: "bold red"}
+
+
+def _log_text(line: LogRow) -> Text:
+    import logging
+
+    from rich.text import Text
+
+    from headwater.cli.output import local_time
+
+    level_name = logging.getLevelName(line.level)
+    style = _LEVEL_STYLES.get(min(50, line.level // 10 * 10), "")
+    text = Text(local_time(line.timestamp, millis=True) + " | ", style="dim")
+    text.append(f"{level_name:<8}", style=style)
+    text.append(" | ", style="dim")
+    text.append(line.task_run_name or "flow", style="bold")
+    text.append(" - ")
+    text.append(line.message)
+    return text

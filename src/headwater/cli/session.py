@@ -1,0 +1,149 @@
+"""What every store command does around its queries: open the store, detect crashed
+runs, and turn any error a user can fix into one red line on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from headwater.exceptions import HeadwaterError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True)
+class Store:
+    """The store a command reads: its URL and a SQLAlchemy engine on it."""
+
+    url: str
+    engine: sa.Engine
+
+    def detect_crashed_runs(self) -> int:
+        """Mark runs of this host whose process died as Crashed; return how many.
+
+        Uses the run engine's crash detection when this Headwater has it.
+        """
+        try:
+            from headwater.engine.crash import detect_crashed_runs
+        except ImportError:
+            return 0
+        from headwater.store.writer import open_writer
+
+        writer = open_writer(self.url)
+        try:
+            return detect_crashed_runs(writer)
+        finally:
+            writer.close()
+
+
+@contextlib.contextmanager
+def open_store() -> Iterator[Store]:
+    """The configured store, at the current schema, with crashed runs marked.
+
+    Crash detection runs first so that a run whose process was killed shows as
+    Crashed rather than Running forever.
+    """
+    from headwater.settings import get_settings
+    from headwater.store.engine import create_engine
+    from headwater.store.schema import ensure_schema
+
+    url = get_settings().effective_database_url
+    ensure_schema(url)
+    engine = create_engine(url)
+    store = Store(url, engine)
+    try:
+        try:
+            store.detect_crashed_runs()
+        except Exception as exc:
+            # Reading the store matters more than this housekeeping, which is
+            # usually why someone runs these commands in the first place.
+            from headwater.cli.output import note
+
+            note(
+                f"Crash detection failed ({type(exc).__name__}: {exc}); runs whose process "
+                "was killed may still show as Running."
+            )
+        yield store
+    finally:
+        engine.dispose()
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a command; print errors a user can act on as one red line and exit 1.
+
+    Unexpected exceptions (bugs) still show their traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from headwater.cli.output import fail
+
+        try:
+            return func(*args, **kwargs)
+        except HeadwaterError as exc:
+            fail(str(exc) or type(exc).__name__)
+        except KeyboardInterrupt:
+            fail("Interrupted.", code=130)
+        except BrokenPipeError:
+            _silence_stdout()  # the reader went away (`... | head`): not an error to report
+            raise SystemExit(1) from None
+        except OSError as exc:  # e.g. HEADWATER_HOME is not writable
+            fail(f"Cannot use the store at {_store_url()}: {exc}")
+        except Exception as exc:
+            message = _database_error_message(exc)
+            if message is None:
+                raise
+            fail(message)
+
+    return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. under a test runner)
+        pass
+
+
+def _database_error_message(exc: Exception) -> str | None:
+    """A readable message for an error raised by a database driver, else None."""
+    errors: list[type[BaseException]] = []
+    for module_name, class_name in (
+        ("sqlalchemy.exc", "SQLAlchemyError"),
+        ("sqlite3", "Error"),
+        ("psycopg", "Error"),
+    ):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            errors.append(getattr(module, class_name))
+    if not errors or not isinstance(exc, tuple(errors)):
+        return None
+    detail = getattr(exc, "orig", None) or exc
+    reason = str(detail).strip().splitlines()[0] if str(detail).strip() else type(detail).__name__
+    return (
+        f"Cannot read the store at {_store_url()}: {reason}. Check the database URL "
+        "(HEADWATER_DATABASE_URL; see `headwater config view`)."
+    )
+
+
+def _store_url() -> str:
+    from headwater.cli.output import mask_url
+    from headwater.settings import get_settings
+
+    try:
+        return mask_url(get_settings().effective_database_url)
+    except HeadwaterError:
+        return "(unknown)"

@@ -1,0 +1,1 @@
+"""The run engine: state machine, drivers, recorder, crash detection, timeouts."""

@@ -1,0 +1,98 @@
+"""Exceptions. Everything Headwater raises on purpose derives from `HeadwaterError`."""
+
+from __future__ import annotations
+
+
+from headwater.core.errors import (
+    CancelledRun,
+    CrashedRun,
+    FailedRun,
+    HeadwaterError,
+    UnfinishedRun,
+)
+
+__all__ = [
+    "Abort",
+    "CancelledRun",
+    "ConfigurationError",
+    "CrashedRun",
+    "EngineSignal",
+    "FailedRun",
+    "FlowRunTimeoutError",
+    "HeadwaterError",
+    "MappingLengthMismatch",
+    "MappingMissingIterable",
+    "MissingContextError",
+    "ObjectNotFound",
+    "ParameterBindError",
+    "ParameterTypeError",
+    "Pause",
+    "StoreError",
+    "TaskRunTimeoutError",
+    "TerminationSignal",
+    "UnfinishedRun",
+]
+
+
+class ConfigurationError(HeadwaterError):
+    """A setting or profile has a bad value."""
+
+
+class ParameterTypeError(HeadwaterError, TypeError):
+    """Flow parameters failed validation against the flow's type hints."""
+
+
+class ParameterBindError(HeadwaterError, TypeError):
+    """The arguments do not fit the function's signature."""
+
+
+class MappingLengthMismatch(HeadwaterError, ValueError):
+    """`.map()` was given iterables of different lengths."""
+
+
+class MappingMissingIterable(HeadwaterError, ValueError):
+    """`.map()` was given no iterable to map over."""
+
+
+
+
+
+
+class TaskRunTimeoutError(HeadwaterError, TimeoutError):
+    """A task run exceeded its `timeout_seconds`."""
+
+
+class FlowRunTimeoutError(HeadwaterError, TimeoutError):
+    """A flow run exceeded its `timeout_seconds`."""
+
+
+class MissingContextError(HeadwaterError, RuntimeError):
+    """Something that needs a run context was used outside of a flow or task run."""
+
+
+class StoreError(HeadwaterError):
+    """The run store cannot be opened, migrated or written."""
+
+
+class ObjectNotFound(HeadwaterError):
+    """A flow run, task run or other object with that id or name does not exist."""
+
+
+class EngineSignal(BaseException):
+    """Engine-internal control flow. A BaseException so user `except Exception` can't eat it."""
+
+
+class Abort(EngineSignal):
+    """Stop the run without changing its state."""
+
+
+class Pause(EngineSignal):
+    """Pause the run (human-in-the-loop)."""
+
+
+class TerminationSignal(EngineSignal):
+    """The process received SIGTERM while a run was executing."""
+
+    def __init__(self, signal: int) -> None:
+        super().__init__(f"Process received signal {signal}")
+        self.signal = signal

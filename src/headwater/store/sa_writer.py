@@ -1,0 +1,223 @@
+"""The SQLAlchemy write path: batches into PostgreSQL (or SQLite) through SQLAlchemy Core.
+
+Held to the same storage contract as the stdlib `SQLiteWriter` (tests/store).
+Rows arrive as positional tuples in `columns.py` order (ids as 32-digit hex,
+see `core.records`); they are bound as dicts keyed by column name through the
+tables, so the column types convert them (epoch floats to timestamptz, JSON).
+Each table's rows go in one executemany, which psycopg 3 pipelines: thousands
+of rows cost a few round trips, not thousands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from headwater.core.records import Batch, Row
+from headwater.exceptions import StoreError
+from headwater.store import columns, schema, tables
+from headwater.store.engine import create_engine
+
+logger = logging.getLogger(__name__)
+
+_FLOW_RUN_ACTIVE = ("PENDING", "RUNNING", "CANCELLING")
+_TASK_RUN_ACTIVE = ("PENDING", "RUNNING")
+# Ids per statement in mark_crashed: below every driver's bound-parameter limit.
+_CHUNK = 1000
+
+# Python None in a JSON column is SQL NULL, as the stdlib writer stores it (the
+# tables' JSON type would write the JSON text 'null', which also lets a None
+# slip into a NOT NULL column).
+_JSON_NULLABLE = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
+
+
+class _HexId(sa.types.TypeDecorator[str]):
+    """An id as the recorder sends it, 32 hex digits; a `uuid.UUID` is accepted too.
+
+    Bound as text (hex on SQLite, cast by the server to uuid on PostgreSQL),
+    so the hot path builds no `uuid.UUID` objects.
+    """
+
+    impl = sa.Uuid
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        return value.hex if isinstance(value, uuid.UUID) else value
+
+
+def _json_serializer(value: Any) -> str:
+    # As the stdlib writer: a value JSON cannot represent is stored as its repr.
+    return json.dumps(value, default=repr)
+
+
+def _dialect_insert(dialect: str) -> Callable[[sa.Table], Any]:
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise StoreError(
+        f"Headwater stores runs in SQLite or PostgreSQL, not {dialect!r}; set "
+        "HEADWATER_DATABASE_URL to a sqlite:/// or postgresql+psycopg:// URL."
+    )
+
+
+def _bind_type(column: sa.Column[Any]) -> sa.types.TypeEngine[Any]:
+    if isinstance(column.type, sa.Uuid):
+        return _HexId(as_uuid=False)
+    if isinstance(column.type, sa.JSON):
+        return _JSON_NULLABLE
+    return column.type
+
+
+def _values(table: sa.Table, cols: tuple[str, ...]) -> dict[str, sa.BindParameter[Any]]:
+    """One bind parameter per column, typed for the rows the recorder sends."""
+    return {name: sa.bindparam(name, type_=_bind_type(table.c[name])) for name in cols}
+
+
+def _statements(dialect: str) -> dict[str, Any]:
+    """The write statement of each recorded table: upserts for runs, insert-or-skip else."""
+    insert = _dialect_insert(dialect)
+    statements: dict[str, Any] = {}
+    for name, (table, cols) in tables.RECORDED.items():
+        stmt = insert(table).values(_values(table, cols))
+        if name in ("flow_run", "task_run"):
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={c: stmt.excluded[c] for c in cols if c not in columns.RUN_IMMUTABLE},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing()
+        statements[name] = stmt
+    return statements
+
+
+class SAWriter:
+    """Writes batches through SQLAlchemy Core, one transaction per batch.
+
+    Example:
+        >>> writer = SAWriter("postgresql+psycopg://postgres@127.0.0.1:5432/headwater")
+        >>> writer.write(batch)
+        >>> writer.close()
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: sa.Engine | None = None
+        self._statements: dict[str, Any] = {}
+
+    def open(self) -> None:
+        if self._engine is None:
+            schema.ensure_schema(self.url)
+            engine = create_engine(self.url, json_serializer=_json_serializer)
+            self._statements = _statements(engine.dialect.name)
+            self._engine = engine
+
+    def write(self, batch: Batch) -> None:
+        engine = self._connected()
+        with engine.begin() as conn:
+            self._execute(conn, "flow", batch.flows.values())
+            self._execute(conn, "flow_run", batch.flow_runs.values())
+            self._execute(conn, "task_run", batch.task_runs.values())
+            self._execute(conn, "state", batch.states)
+            self._execute(conn, "log", batch.logs)
+
+    def _execute(self, conn: sa.Connection, table: str, rows: Iterable[Row]) -> None:
+        cols = tables.RECORDED[table][1]
+        params = [dict(zip(cols, row, strict=True)) for row in rows]
+        if params:
+            conn.execute(self._statements[table], params)
+
+    def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
+        """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`."""
+        prefix = f"{host}:"
+        flow_run = tables.flow_run
+        query = sa.select(flow_run.c.id, flow_run.c.process).where(
+            flow_run.c.state_type.in_(_FLOW_RUN_ACTIVE),
+            # substr, not LIKE: exact and case-sensitive on both databases.
+            sa.func.substr(flow_run.c.process, 1, len(prefix)) == prefix,
+        )
+        with self._connected().connect() as conn:
+            return [(row.id, row.process) for row in conn.execute(query)]
+
+    def mark_crashed(
+        self, flow_run_ids: Sequence[uuid.UUID | str], message: str, now: float
+    ) -> None:
+        """Move these flow runs, and their unfinished task runs, to Crashed (with history).
+
+        Only runs still Pending/Running/Cancelling change: a terminal state is
+        never overwritten, and task runs change only with their flow run. Ids
+        may be `uuid.UUID`s or hex strings.
+        """
+        ids = [i if isinstance(i, uuid.UUID) else uuid.UUID(i) for i in flow_run_ids]
+        with self._connected().begin() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                self._crash_chunk(conn, ids[start : start + _CHUNK], message, now)
+
+    def _crash_chunk(
+        self, conn: sa.Connection, ids: list[uuid.UUID], message: str, now: float
+    ) -> None:
+        crash = {
+            "state_type": "CRASHED",
+            "state_name": "Crashed",
+            "state_message": message,
+            "state_timestamp": now,
+            "end_time": now,
+            "updated": now,
+        }
+        flow_run, task_run = tables.flow_run, tables.task_run
+        # The state test sits in the UPDATE itself, so a run that reaches a
+        # terminal state concurrently (row lock, then re-check) is left alone.
+        crashed = list(
+            conn.execute(
+                sa.update(flow_run)
+                .where(flow_run.c.id.in_(ids), flow_run.c.state_type.in_(_FLOW_RUN_ACTIVE))
+                .values(crash)
+                .returning(flow_run.c.id)
+            ).scalars()
+        )
+        if not crashed:
+            return
+        tasks = conn.execute(
+            sa.update(task_run)
+            .where(
+                task_run.c.flow_run_id.in_(crashed),
+                task_run.c.state_type.in_(_TASK_RUN_ACTIVE),
+            )
+            .values(crash)
+            .returning(task_run.c.id, task_run.c.flow_run_id)
+        ).all()
+        history = [(flow_run_id, None) for flow_run_id in crashed]
+        history += [(row.flow_run_id, row.id) for row in tasks]
+        conn.execute(
+            self._statements["state"],
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "flow_run_id": flow_run_id,
+                    "task_run_id": task_run_id,
+                    "type": "CRASHED",
+                    "name": "Crashed",
+                    "message": message,
+                    "timestamp": now,
+                }
+                for flow_run_id, task_run_id in history
+            ],
+        )
+
+    def _connected(self) -> sa.Engine:
+        self.open()
+        assert self._engine is not None
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

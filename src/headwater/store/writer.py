@@ -1,0 +1,48 @@
+"""The contract every store writer meets, and the factory that picks one from a URL."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Protocol
+
+from headwater.core.records import Batch
+
+
+class Writer(Protocol):
+    """Writes recorder batches to a store. One batch is one transaction."""
+
+    def open(self) -> None:
+        """Connect, and create or upgrade the schema if it is not at head."""
+
+    def write(self, batch: Batch) -> None:
+        """Write every record of `batch` atomically; run rows are upserts by id."""
+
+    def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
+        """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`."""
+
+    def mark_crashed(self, flow_run_ids: list[uuid.UUID], message: str, now: float) -> None:
+        """Move these flow runs, and their unfinished task runs, to Crashed (with history)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///...` URL, or None for any other database."""
+    for prefix in ("sqlite+pysqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            return Path(url[len(prefix) :].split("?", 1)[0])
+    return None
+
+
+def open_writer(url: str) -> Writer:
+    """The embedded stdlib writer for SQLite files, the SQLAlchemy writer otherwise."""
+    path = sqlite_path(url)
+    if path is not None:
+        from headwater.store.sqlite_writer import SQLiteWriter
+
+        return SQLiteWriter(path)
+    from headwater.store.sa_writer import SAWriter
+
+    return SAWriter(url)
