@@ -68,6 +68,8 @@ def database_url_factory(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 
         for base, schema in schemas:
             with psycopg.connect(_libpq(base), autocommit=True) as conn:
+                # A connection the test leaked could hold locks: fail, don't hang.
+                conn.execute("SET lock_timeout = '10s'")
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 

@@ -112,7 +112,15 @@ class StoreBuilder:
         batch = Batch(flows={row["flow_id"]: (row["flow_id"], flow, created)})
         batch.flow_runs[row["id"]] = self._tuple(row)
         batch.states.extend(
-            (_hex(uuid7()), row["id"], None, kind, kind.title(), message if kind == state else None, at)
+            (
+                _hex(uuid7()),
+                row["id"],
+                None,
+                kind,
+                kind.title(),
+                message if kind == state else None,
+                at,
+            )
             for kind, at in history
         )
         self.writer.write(batch)

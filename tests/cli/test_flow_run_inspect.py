@@ -89,9 +89,7 @@ def test_missing_id_points_at_flow_run_ls(store: StoreBuilder) -> None:
 
     result = invoke("flow-run", "inspect", "ffffffff")
 
-    assert_one_line_error(
-        result, "No flow run found with id 'ffffffff'", "`headwater flow-run ls`"
-    )
+    assert_one_line_error(result, "No flow run found with id 'ffffffff'", "`headwater flow-run ls`")
 
 
 def test_malformed_id_is_one_line(store: StoreBuilder) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -126,3 +127,31 @@ def test_follow_in_a_real_process(sqlite_store: StoreBuilder) -> None:
 
     assert follower.returncode == 0, stderr
     assert [line.split(" - ", 1)[1] for line in stdout.splitlines()] == ["first", "second"]
+
+
+def test_ctrl_c_stops_following_cleanly(sqlite_store: StoreBuilder) -> None:
+    run = sqlite_store.flow_run(name="endless", state="RUNNING", start=time.time())
+    sqlite_store.log(run.id, "still going", at=time.time())
+    follower = subprocess.Popen(
+        [str(HEADWATER), "flow-run", "logs", str(run.id), "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        assert follower.stdout is not None
+        first = follower.stdout.readline()  # following has begun
+        assert "still going" in first
+        while time.monotonic() < deadline and follower.poll() is None:
+            follower.send_signal(signal.SIGINT)
+            try:
+                follower.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                continue
+        stderr = follower.stderr.read() if follower.stderr else ""
+    finally:
+        follower.kill()
+
+    assert follower.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr

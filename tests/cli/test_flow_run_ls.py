@@ -65,7 +65,7 @@ def test_filter_by_relative_and_iso_time(store: StoreBuilder) -> None:
     assert names("--since", "1d", "--until", "30m") == ["two-hours-ago"]
     day_before = dt.datetime.fromtimestamp(now - 2 * 86400).strftime("%Y-%m-%dT%H:%M")
     assert names("--until", day_before) == ["three-days-ago"]
-    utc_hour_ago = dt.datetime.fromtimestamp(now - 3600, tz=dt.timezone.utc).isoformat()
+    utc_hour_ago = dt.datetime.fromtimestamp(now - 3600, tz=dt.UTC).isoformat()
     assert names("--since", utc_hour_ago) == ["ten-minutes-ago"]
 
 

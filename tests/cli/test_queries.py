@@ -80,9 +80,7 @@ def test_list_flow_runs_pages_and_filters_by_parent(
     store: StoreBuilder, conn: sa.Connection
 ) -> None:
     parent = store.flow_run("parent", start=BASE)
-    children = [
-        store.flow_run("child", start=BASE + i, parent=parent.id).id for i in range(1, 6)
-    ]
+    children = [store.flow_run("child", start=BASE + i, parent=parent.id).id for i in range(1, 6)]
 
     first = queries.list_flow_runs(conn, parent_flow_run_id=parent.id, limit=2)
     rest = queries.list_flow_runs(conn, parent_flow_run_id=parent.id, limit=10, offset=2)
@@ -230,3 +228,14 @@ def test_read_logs_in_time_order_with_task_names_and_filters(
     assert [line.message for line in queries.read_logs(conn, flow_run_id=run.id, limit=1)] == [
         "first"
     ]
+
+
+def test_resolve_id_works_for_task_runs(store: StoreBuilder, conn: sa.Connection) -> None:
+    from headwater.store.tables import task_run
+
+    run = store.flow_run()
+    task = store.task_run(run.id, "extract-0")
+
+    assert queries.resolve_id(conn, task_run, str(task)[:20], kind="task run") == task
+    with pytest.raises(ObjectNotFound, match=r"No task run found.*`headwater task-run ls`"):
+        queries.resolve_id(conn, task_run, "fff", kind="task run")

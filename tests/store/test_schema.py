@@ -182,6 +182,13 @@ def test_concurrent_first_opens_of_a_fresh_store_all_succeed(
         assert os.path.exists(f"{path}.migrate.lock")
 
 
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "headwater.db"
+    path.write_text("not a database, " * 100)
+    with pytest.raises(StoreError, match="Is it a Headwater database"):
+        schema.ensure_schema(f"sqlite:///{path}")
+
+
 def test_messages_never_show_the_database_password() -> None:
     url = "postgresql+psycopg://hw:s3cret@db.example.com:5432/headwater"
     assert schema.display_url(url) == "postgresql+psycopg://hw:***@db.example.com:5432/headwater"

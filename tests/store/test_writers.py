@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -216,14 +217,15 @@ def test_active_runs_lists_active_runs_of_the_host_only(store: Store, rows: Rows
     assert store.writer.active_runs("host-c") == []
 
 
-def _states(store: Store, **where: str | None) -> list[tuple[str, str, str | None, float]]:
+def _states(store: Store, **where: str | None) -> list[tuple[Any, ...]]:
+    """(type, name, message, timestamp) of the state history rows matching `where`."""
     t = tables.state
     query = sa.select(t.c.type, t.c.name, t.c.message, t.c.timestamp)
     for column, value in where.items():
         column_ = t.c[column]
         query = query.where(column_.is_(None) if value is None else column_ == uuid.UUID(value))
     with store.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(query.order_by(t.c.timestamp))]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(query.order_by(t.c.timestamp))]
 
 
 def test_mark_crashed_moves_active_runs_and_their_unfinished_tasks_to_crashed(

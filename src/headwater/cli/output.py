@@ -90,14 +90,14 @@ def iso(timestamp: float | None) -> str | None:
     """ISO 8601 in UTC for a stored epoch timestamp (JSON output)."""
     if timestamp is None:
         return None
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).isoformat()
 
 
 def local_time(timestamp: float | None, *, millis: bool = False) -> str:
     """A timestamp in the local time zone, "YYYY-MM-DD HH:MM:SS[.mmm]"; "-" if None."""
     if timestamp is None:
         return "-"
-    moment = dt.datetime.fromtimestamp(timestamp).astimezone()
+    moment = dt.datetime.fromtimestamp(timestamp)
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     if millis:
         text += f".{moment.microsecond // 1000:03d}"

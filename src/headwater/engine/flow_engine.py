@@ -28,7 +28,12 @@ from headwater.engine.recorder import get_recorder
 from headwater.engine.runs import FlowRun, TaskRun, state_row
 from headwater.engine.task_engine import emit_task_state
 from headwater.engine.timeouts import sync_timeout
-from headwater.exceptions import FlowRunTimeoutError, ParameterTypeError, TerminationSignal
+from headwater.exceptions import (
+    FlowRunTimeoutError,
+    ParameterTypeError,
+    StoreError,
+    TerminationSignal,
+)
 from headwater.futures import HeadwaterFuture
 from headwater.logging.run_logger import enable_log_prints, flow_run_logger
 
@@ -198,6 +203,23 @@ def _outcome(launch: _Launch, return_state: bool) -> Any:
     return state if return_state else state.result()
 
 
+def _started(launch: _Launch) -> None:
+    """A root flow run entering Running waits until that is durable.
+
+    This is the one synchronous write at the start of a run: it opens (and if
+    needed creates) the store, so a bad database URL fails here, loudly, and a
+    SIGKILL right after the start still leaves the run on record.
+    """
+    if launch.parent is None and launch.run.run_count == 1:
+        try:
+            get_recorder().commit().result(COMMIT_TIMEOUT)
+        except Exception as exc:
+            raise StoreError(
+                f"Cannot record flow run {launch.run.name!r} in the run store: {exc}. Check "
+                "HEADWATER_DATABASE_URL / HEADWATER_HOME (`headwater config view`)."
+            ) from exc
+
+
 def _wait_durable(launch: _Launch) -> None:
     if launch.parent is None:
         try:
@@ -219,6 +241,7 @@ def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str,
             with _termination_as_exception(), context.task_runner:
                 while True:
                     machine.begin()
+                    _started(launch)
                     if run.run_count == 1:
                         log.info("Beginning flow run %r for flow %r", run.name, flow.name)
                     if flow.on_running_hooks:
@@ -231,6 +254,7 @@ def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str,
                         delay = machine.failed(exc)
                     if delay is None:
                         break
+                    log.warning("%s", run.state.message)
                     if delay:
                         time.sleep(delay)
         except BaseException as exc:  # SIGTERM or Ctrl-C while waiting for task runs
@@ -261,6 +285,8 @@ async def run_flow_async(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: di
             with context.task_runner:
                 while True:
                     machine.begin()
+                    if launch.parent is None and run.run_count == 1:
+                        await asyncio.to_thread(_started, launch)
                     if run.run_count == 1:
                         log.info("Beginning flow run %r for flow %r", run.name, flow.name)
                     if flow.on_running_hooks:
@@ -280,6 +306,7 @@ async def run_flow_async(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: di
                             raise
                     if delay is None:
                         break
+                    log.warning("%s", run.state.message)
                     if delay:
                         await asyncio.sleep(delay)
                 # Submitted task runs finish in threads: wait for them off the loop.

@@ -138,11 +138,14 @@ def run_task_sync(
                     delay = machine.succeeded(value)
                 if delay is None:
                     break
+                _log_retry(run, delay)
                 if delay:
                     time.sleep(delay)
     finally:
         task_run_context.reset(token)
     state = run.state
+    if state.type is not StateType.COMPLETED:
+        _log_failure(run, state)
     hooks = hooks_for(task, state)
     if hooks:
         call_hooks(hooks, task, run, state)
@@ -197,16 +200,34 @@ async def run_task_async(
                     delay = machine.succeeded(value)
                 if delay is None:
                     break
+                _log_retry(run, delay)
                 if delay:
                     await asyncio.sleep(delay)
     finally:
         task_run_context.reset(token)
     state = run.state
+    if state.type is not StateType.COMPLETED:
+        _log_failure(run, state)
     hooks = hooks_for(task, state)
     if hooks:
         await call_hooks_async(hooks, task, run, state)
     _reraise_interrupts(state)
     return state
+
+
+def _log_retry(run: TaskRun, delay: float) -> None:
+    from headwater.logging.run_logger import task_run_logger
+
+    task_run_logger(run).warning("%s", run.state.message)
+
+
+def _log_failure(run: TaskRun, state: State) -> None:
+    """Failed and crashed task runs say so in the run log, with the traceback."""
+    from headwater.logging.run_logger import task_run_logger
+
+    data = state.data
+    exc_info = (type(data), data, data.__traceback__) if isinstance(data, Exception) else None
+    task_run_logger(run).error("Finished in state %r", state, exc_info=exc_info)
 
 
 def _reraise_interrupts(state: State) -> None:

@@ -36,22 +36,27 @@ def get_run_logger(**extra: Any) -> logging.LoggerAdapter:  # type: ignore[type-
     setup_logging()
     task_context = task_run_context.get()
     if task_context is not None:
-        flow_run = task_context.flow_run
-        return RunLoggerAdapter(
-            logging.getLogger(TASK_RUNS),
-            {
-                "flow_run_id": flow_run.hex_id if flow_run else None,
-                "task_run_id": task_context.task_run.hex_id,
-                "run_label": f"Task run {task_context.task_run.name!r}",
-                **extra,
-            },
-        )
+        return task_run_logger(task_context.task_run, **extra)
     flow_context = flow_run_context.get()
     if flow_context is not None:
         return flow_run_logger(flow_context.flow_run, **extra)
     raise MissingContextError(
         "There is no active flow or task run: get_run_logger() must be called inside a "
         "@flow or @task function (use logging.getLogger(__name__) elsewhere)."
+    )
+
+
+def task_run_logger(task_run: Any, **extra: Any) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """A logger for `task_run`, usable from engine code outside its context."""
+    setup_logging()
+    return RunLoggerAdapter(
+        logging.getLogger(TASK_RUNS),
+        {
+            "flow_run_id": task_run.flow_run_hex,
+            "task_run_id": task_run.hex_id,
+            "run_label": f"Task run {task_run.name!r}",
+            **extra,
+        },
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -145,27 +145,15 @@ RUN_TIME = sa.func.coalesce(
     flow_run.c.start_time, flow_run.c.expected_start_time, flow_run.c.created
 )
 
-_FLOW_RUN_COLUMNS = (
-    flow_run.c.id,
-    flow_run.c.name,
-    flow.c.name.label("flow_name"),
-    flow_run.c.state_type,
-    flow_run.c.state_name,
-    flow_run.c.state_message,
-    flow_run.c.state_timestamp,
-    flow_run.c.parameters,
-    flow_run.c.tags,
-    flow_run.c.run_count,
-    flow_run.c.parent_flow_run_id,
-    flow_run.c.parent_task_run_id,
-    flow_run.c.root_flow_run_id,
-    flow_run.c.deployment_id,
-    flow_run.c.expected_start_time,
-    flow_run.c.start_time,
-    flow_run.c.end_time,
-    flow_run.c.created,
-    flow_run.c.updated,
-)
+
+def _columns(table: sa.Table, row_type: type, **joined: sa.ColumnElement[Any]) -> list[Any]:
+    """The columns of `table` that `row_type` has fields for, then `joined` ones, labelled."""
+    names = {field.name for field in dataclasses.fields(row_type)}
+    selected: list[Any] = [column for column in table.c if column.name in names]
+    return selected + [column.label(name) for name, column in joined.items()]
+
+
+_FLOW_RUN_COLUMNS = _columns(flow_run, FlowRunRow, flow_name=flow.c.name)
 
 
 def _state_values(state_types: Iterable[StateType | str]) -> list[str]:
@@ -173,8 +161,8 @@ def _state_values(state_types: Iterable[StateType | str]) -> list[str]:
     return [StateType(str(value).upper()).value for value in state_types]
 
 
-def _flow_run_row(row: sa.Row[Any]) -> FlowRunRow:
-    values = row._asdict()
+def _flow_run_row(row: sa.RowMapping) -> FlowRunRow:
+    values = dict(row)
     values["state_type"] = StateType(values["state_type"])
     values["parameters"] = values["parameters"] or {}
     values["tags"] = values["tags"] or []
@@ -195,9 +183,9 @@ def _flow_run_filters(
     if state_types is not None:
         filters.append(flow_run.c.state_type.in_(_state_values(state_types)))
     if since is not None:
-        filters.append(RUN_TIME >= since)
+        filters.append(since <= RUN_TIME)
     if until is not None:
-        filters.append(RUN_TIME <= until)
+        filters.append(until >= RUN_TIME)
     if parent_flow_run_id is not None:
         filters.append(flow_run.c.parent_flow_run_id == parent_flow_run_id)
     return filters
@@ -244,7 +232,7 @@ def list_flow_runs(
         .limit(limit)
         .offset(offset)
     )
-    return [_flow_run_row(row) for row in conn.execute(query)]
+    return [_flow_run_row(row) for row in conn.execute(query).mappings()]
 
 
 def count_flow_runs_by_state(
@@ -274,6 +262,37 @@ def count_flow_runs_by_state(
     return {StateType(state_type): count for state_type, count in conn.execute(query)}
 
 
+def _id_range(id_or_prefix: str | uuid.UUID, kind: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The smallest and largest ids that start with `id_or_prefix`."""
+    if isinstance(id_or_prefix, uuid.UUID):
+        return id_or_prefix, id_or_prefix
+    digits = id_or_prefix.strip().lower().replace("-", "")
+    if not digits or len(digits) > 32 or not set(digits) <= _HEX_DIGITS:
+        raise ObjectNotFound(
+            f"{kind.capitalize()} id {id_or_prefix!r} is not an id or id prefix "
+            f"(hexadecimal digits, e.g. 0193a1b2-c3d4); {_list_hint(kind)}."
+        )
+    return uuid.UUID(hex=digits.ljust(32, "0")), uuid.UUID(hex=digits.ljust(32, "f"))
+
+
+def _list_hint(kind: str) -> str:
+    return f"list them with `headwater {kind.replace(' ', '-')} ls`"
+
+
+def _one_match(matches: Sequence[Any], id_or_prefix: str | uuid.UUID, kind: str) -> Any:
+    """The only element of `matches` (rows with `id` and `name`), or a readable error."""
+    if not matches:
+        raise ObjectNotFound(f"No {kind} found with id {str(id_or_prefix)!r}; {_list_hint(kind)}.")
+    if len(matches) > 1:
+        shown = ", ".join(f"{row.id} ({row.name})" for row in matches[:_MAX_CANDIDATES])
+        more = " and more" if len(matches) > _MAX_CANDIDATES else ""
+        raise AmbiguousIdError(
+            f"{kind.capitalize()} id prefix {str(id_or_prefix)!r} is ambiguous; it matches "
+            f"{shown}{more}. Use more characters of the id."
+        )
+    return matches[0]
+
+
 def resolve_id(
     conn: sa.Connection, table: sa.Table, id_or_prefix: str | uuid.UUID, *, kind: str
 ) -> uuid.UUID:
@@ -281,91 +300,51 @@ def resolve_id(
 
     Like git's short hashes: any leading part of the id's hexadecimal text
     works, with or without dashes ("0193a1b2-c3d4" or "0193a1b2c3d4"). The
-    prefix is turned into a range of ids, so the lookup uses the primary key
-    index on SQLite and PostgreSQL alike.
+    prefix becomes a range of ids, so the lookup uses the primary key index
+    on SQLite and PostgreSQL alike.
 
     Args:
-        table: a table whose primary key is a UUID column `id`.
-        kind: what the rows are, for messages ("flow run").
+        table: a table with a UUID primary key `id` and a `name` column.
+        kind: what the rows are, for messages ("task run").
 
     Raises:
         ObjectNotFound: no row matches, or the text is not an id or id prefix.
         AmbiguousIdError: several rows match; the message names some of them.
     """
-    hint = f"list them with `headwater {kind.replace(' ', '-')} ls`"
-    if isinstance(id_or_prefix, uuid.UUID):
-        digits = id_or_prefix.hex
-    else:
-        digits = id_or_prefix.strip().lower().replace("-", "")
-    if not digits or len(digits) > 32 or not set(digits) <= _HEX_DIGITS:
-        raise ObjectNotFound(
-            f"{kind.capitalize()} id {str(id_or_prefix)!r} is not an id or id prefix "
-            f"(hexadecimal digits, e.g. 0193a1b2-c3d4); {hint}."
-        )
-    low = uuid.UUID(hex=digits.ljust(32, "0"))
-    high = uuid.UUID(hex=digits.ljust(32, "f"))
-    name_column = table.c.name if "name" in table.c else sa.null()
+    low, high = _id_range(id_or_prefix, kind)
     query = (
-        sa.select(table.c.id, name_column)
+        sa.select(table.c.id, table.c.name)
         .where(table.c.id.between(low, high))
         .order_by(table.c.id)
         .limit(_MAX_CANDIDATES + 1)
     )
-    matches = conn.execute(query).all()
-    if not matches:
-        raise ObjectNotFound(f"No {kind} found with id {str(id_or_prefix)!r}; {hint}.")
-    if len(matches) > 1:
-        shown = ", ".join(
-            f"{row[0]} ({row[1]})" if row[1] else str(row[0]) for row in matches[:_MAX_CANDIDATES]
-        )
-        more = " and more" if len(matches) > _MAX_CANDIDATES else ""
-        raise AmbiguousIdError(
-            f"{kind.capitalize()} id prefix {str(id_or_prefix)!r} is ambiguous; it matches "
-            f"{shown}{more}. Use more characters of the id."
-        )
-    matched: uuid.UUID = matches[0][0]
+    matched: uuid.UUID = _one_match(conn.execute(query).all(), id_or_prefix, kind).id
     return matched
 
 
 def read_flow_run(conn: sa.Connection, id_or_prefix: str | uuid.UUID) -> FlowRunRow:
-    """The flow run with this id, or with an id starting with this unique prefix.
+    """The flow run with this id, or whose id starts with this unique prefix (see `resolve_id`).
 
     Raises:
         ObjectNotFound: no flow run matches (or the text is not an id prefix).
         AmbiguousIdError: the prefix matches several flow runs.
     """
-    run_id = resolve_id(conn, flow_run, id_or_prefix, kind="flow run")
+    low, high = _id_range(id_or_prefix, "flow run")
     query = (
         sa.select(*_FLOW_RUN_COLUMNS)
         .join_from(flow_run, flow, flow.c.id == flow_run.c.flow_id)
-        .where(flow_run.c.id == run_id)
+        .where(flow_run.c.id.between(low, high))
+        .order_by(flow_run.c.id)
+        .limit(_MAX_CANDIDATES + 1)
     )
-    row = conn.execute(query).one_or_none()
-    if row is None:  # deleted between the two reads
-        raise ObjectNotFound(f"No flow run found with id {str(id_or_prefix)!r}.")
-    return _flow_run_row(row)
+    matches = [_flow_run_row(match) for match in conn.execute(query).mappings()]
+    row: FlowRunRow = _one_match(matches, id_or_prefix, "flow run")
+    return row
 
 
 # -- task runs -----------------------------------------------------------------
 
-_TASK_RUN_COLUMNS = (
-    task_run.c.id,
-    task_run.c.flow_run_id,
-    flow_run.c.name.label("flow_run_name"),
-    task_run.c.task_key,
-    task_run.c.dynamic_key,
-    task_run.c.name,
-    task_run.c.state_type,
-    task_run.c.state_name,
-    task_run.c.state_message,
-    task_run.c.state_timestamp,
-    task_run.c.tags,
-    task_run.c.run_count,
-    task_run.c.start_time,
-    task_run.c.end_time,
-    task_run.c.created,
-    task_run.c.updated,
-)
+_TASK_RUN_COLUMNS = _columns(task_run, TaskRunRow, flow_run_name=flow_run.c.name)
 
 
 def list_task_runs(
@@ -406,8 +385,8 @@ def list_task_runs(
         .offset(offset)
     )
     rows = []
-    for row in conn.execute(query):
-        values = row._asdict()
+    for row in conn.execute(query).mappings():
+        values = dict(row)
         values["state_type"] = StateType(values["state_type"])
         values["tags"] = values["tags"] or []
         rows.append(TaskRunRow(**values))
@@ -451,17 +430,12 @@ def read_state_history(
         where = state.c.task_run_id == task_run_id
     query = sa.select(state).where(where).order_by(state.c.timestamp, state.c.id)
     return [
-        StateRow(
-            id=row.id,
-            flow_run_id=row.flow_run_id,
-            task_run_id=row.task_run_id,
-            type=StateType(row.type),
-            name=row.name,
-            message=row.message,
-            timestamp=row.timestamp,
-        )
-        for row in conn.execute(query)
+        StateRow(**{**row, "type": StateType(row["type"])})
+        for row in conn.execute(query).mappings()
     ]
+
+
+_LOG_COLUMNS = _columns(log, LogRow, task_run_name=task_run.c.name)
 
 
 def read_logs(
@@ -485,19 +459,10 @@ def read_logs(
     if min_level is not None:
         filters.append(log.c.level >= min_level)
     query = (
-        sa.select(
-            log.c.id,
-            log.c.flow_run_id,
-            log.c.task_run_id,
-            task_run.c.name.label("task_run_name"),
-            log.c.level,
-            log.c.name,
-            log.c.message,
-            log.c.timestamp,
-        )
+        sa.select(*_LOG_COLUMNS)
         .outerjoin_from(log, task_run, task_run.c.id == log.c.task_run_id)
         .where(*filters)
         .order_by(log.c.timestamp, log.c.id)
         .limit(limit)
     )
-    return [LogRow(**row._asdict()) for row in conn.execute(query)]
+    return [LogRow(**row) for row in conn.execute(query).mappings()]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -42,7 +43,7 @@ _JSON_NULLABLE = sa.JSON(none_as_null=True).with_variant(
 class _HexId(sa.types.TypeDecorator[str]):
     """An id as the recorder sends it, 32 hex digits; a `uuid.UUID` is accepted too.
 
-    Bound as text (hex on SQLite, cast by the server to uuid on PostgreSQL),
+    Bound as text (hex on SQLite; PostgreSQL reads the text as a uuid),
     so the hot path builds no `uuid.UUID` objects.
     """
 
@@ -112,13 +113,16 @@ class SAWriter:
         self.url = url
         self._engine: sa.Engine | None = None
         self._statements: dict[str, Any] = {}
+        self._open_lock = threading.Lock()
 
     def open(self) -> None:
-        if self._engine is None:
-            schema.ensure_schema(self.url)
-            engine = create_engine(self.url, json_serializer=_json_serializer)
-            self._statements = _statements(engine.dialect.name)
-            self._engine = engine
+        # Crash detection may call in from another thread than the recorder's.
+        with self._open_lock:
+            if self._engine is None:
+                schema.ensure_schema(self.url)
+                engine = create_engine(self.url, json_serializer=_json_serializer)
+                self._statements = _statements(engine.dialect.name)
+                self._engine = engine
 
     def write(self, batch: Batch) -> None:
         engine = self._connected()

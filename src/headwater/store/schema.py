@@ -129,10 +129,14 @@ def read_revision(url: str) -> str | None:
             raise StoreError(f"Cannot open the store at {path}: {exc}") from exc
         try:
             return _newest(conn.execute("SELECT version_num FROM alembic_version").fetchall())
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
                 return None
-            raise StoreError(f"Cannot read the schema version of {path}: {exc}") from exc
+            raise StoreError(
+                f"Cannot read the schema version of the store at {path}: {exc}. "
+                "Is it a Headwater database? Set HEADWATER_DATABASE_URL or HEADWATER_HOME "
+                "to use another one."
+            ) from exc
         finally:
             conn.close()
     if _backend(url) == "postgresql":
@@ -143,6 +147,10 @@ def read_revision(url: str) -> str | None:
                 rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
             except psycopg.errors.UndefinedTable:
                 return None
+            except psycopg.Error as exc:
+                raise StoreError(
+                    f"Cannot read the schema version of the store at {display_url(url)}: {exc}"
+                ) from exc
             return _newest(rows)
     # Any other database (e.g. in-memory SQLite) goes through SQLAlchemy.
     from headwater.store import migrate

@@ -12,6 +12,8 @@ migrations on SQLite can refer to them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -27,11 +29,11 @@ def _timestamp() -> sa.types.TypeEngine[float]:
     return sa.Float().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _state_columns() -> list[sa.Column[object]]:
+def _state_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("state_type", sa.String(16), nullable=False),
         sa.Column("state_name", sa.String(64), nullable=False),

@@ -1,0 +1,1 @@
+from tests.sdk.conftest import Store, store  # noqa: F401 - shared fixture
