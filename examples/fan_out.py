@@ -1,6 +1,6 @@
 """Dynamic fan-out and fan-in with async subflows, a failing branch and allow_failure.
 
-    python examples/fan_out.py
+python examples/fan_out.py
 """
 
 from __future__ import annotations

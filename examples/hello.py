@@ -1,6 +1,6 @@
 """The smallest flow: one flow, one task.
 
-    python examples/hello.py
+python examples/hello.py
 """
 
 from __future__ import annotations

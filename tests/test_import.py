@@ -14,7 +14,10 @@ HEAVY = ("sqlalchemy", "alembic", "pydantic", "asyncio", "psycopg", "typer", "ri
 def _loaded(code: str, env: dict[str, str] | None = None) -> set[str]:
     probe = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))\n"
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, **(env or {})},
     )
     return set(result.stdout.split()[-1:] and result.stdout.splitlines()[-1].split())

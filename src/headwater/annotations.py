@@ -20,7 +20,7 @@ class _Wrapper(Generic[T]):
         return f"{type(self).__name__}({self.value!r})"
 
 
-class unmapped(_Wrapper[T]):  # noqa: N801 - public name mirrors Prefect
+class unmapped(_Wrapper[T]):
     """Pass a value whole to every call of `.map()` instead of iterating over it.
 
     Example:
@@ -31,14 +31,14 @@ class unmapped(_Wrapper[T]):  # noqa: N801 - public name mirrors Prefect
         return self.value
 
 
-class allow_failure(_Wrapper[T]):  # noqa: N801 - public name mirrors Prefect
+class allow_failure(_Wrapper[T]):
     """Run the downstream task even if this upstream future failed.
 
     The downstream task receives the upstream's exception in place of its result.
     """
 
 
-class quote(_Wrapper[T]):  # noqa: N801 - public name mirrors Prefect
+class quote(_Wrapper[T]):
     """Pass a value as is: futures and states inside it are not resolved."""
 
 

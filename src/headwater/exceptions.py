@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from headwater.core.errors import (
     CancelledRun,
     CrashedRun,
@@ -52,10 +51,6 @@ class MappingLengthMismatch(HeadwaterError, ValueError):
 
 class MappingMissingIterable(HeadwaterError, ValueError):
     """`.map()` was given no iterable to map over."""
-
-
-
-
 
 
 class TaskRunTimeoutError(HeadwaterError, TimeoutError):

@@ -67,9 +67,12 @@ class Flow(Generic[P, R]):
             raise TypeError(
                 f"@flow got unexpected option(s) {sorted(unknown)}; see `help(headwater.flow)`."
             )
+        from headwater.tasks import warn_not_yet
+
+        warn_not_yet("Flow", later_options)
         self._later_options = later_options
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
+        self.name: str = name or getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
         self.version = version
         self.flow_run_name = flow_run_name
         self.description = description or inspect.getdoc(fn)
@@ -229,5 +232,3 @@ def flow(__fn: Any = None, **options: Any) -> Any:
     if __fn is not None:
         return Flow(__fn, **options)
     return lambda fn: Flow(fn, **options)
-
-

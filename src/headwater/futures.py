@@ -151,5 +151,3 @@ def as_completed(
         for future in batch:
             yielded += 1
             yield future
-
-

@@ -46,15 +46,16 @@ _NOT_YET = (
     "on_commit",
     "on_rollback",
 )
-_warned: set[str] = set()
+_warned: set[tuple[str, str]] = set()
 
 
-def _warn_not_yet(options: dict[str, Any]) -> None:
-    for name in _NOT_YET:
-        if options.get(name) is not None and name not in _warned:
-            _warned.add(name)
+def warn_not_yet(kind: str, options: dict[str, Any]) -> None:
+    """Warn once per option that is accepted for compatibility but not implemented yet."""
+    for name, value in options.items():
+        if value is not None and (kind, name) not in _warned:
+            _warned.add((kind, name))
             warnings.warn(
-                f"Task option {name}= is accepted but has no effect yet in this Headwater "
+                f"{kind} option {name}= is accepted but has no effect yet in this Headwater "
                 "version: results are kept in memory only and nothing is cached.",
                 UserWarning,
                 stacklevel=4,
@@ -91,10 +92,10 @@ class Task(Generic[P, R]):
             raise TypeError(
                 f"@task got unexpected option(s) {sorted(unknown)}; see `help(headwater.task)`."
             )
-        _warn_not_yet(later_options)
+        warn_not_yet("Task", later_options)
         self._later_options = later_options
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
         self.sorted_tags = sorted(self.tags)
@@ -199,7 +200,8 @@ class Task(Generic[P, R]):
 
         return_state = kwargs.pop("return_state", False)
         wait_for = kwargs.pop("wait_for", None)
-        return call_task(self, args, kwargs, wait_for, bool(return_state))  # type: ignore[arg-type]
+        result: R = call_task(self, args, kwargs, wait_for, bool(return_state))  # type: ignore[arg-type]
+        return result
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> HeadwaterFuture[R]:
         """Run the task on the flow's task runner; returns a future at once."""

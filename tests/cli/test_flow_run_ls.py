@@ -128,3 +128,16 @@ def test_run_killed_without_a_final_state_shows_as_crashed(sqlite_store: StoreBu
 
     states = {run["id"]: run["state_type"] for run in json.loads(result.stdout)}
     assert states == {str(killed.id): "CRASHED", str(alive.id): "RUNNING"}, result.stderr
+
+
+def test_filter_subflow_runs_by_parent_prefix(store: StoreBuilder) -> None:
+    parent = store.flow_run("nightly", name="calm-heron")
+    store.flow_run("etl", name="child-a", parent=parent.id, start=BASE + 1)
+    store.flow_run("etl", name="child-b", parent=parent.id, start=BASE + 2)
+    store.flow_run("etl", name="orphan", start=BASE + 3)
+
+    result = invoke("flow-run", "ls", "--parent", str(parent.id)[:18], "--json")
+    inspected = invoke("flow-run", "inspect", str(parent.id))
+
+    assert [run["name"] for run in json.loads(result.stdout)] == ["child-b", "child-a"]
+    assert f"Subflow runs: 2 (`headwater flow-run ls --parent {parent.id}`)" in inspected.stdout

@@ -64,8 +64,11 @@ def _start(tmp_path: Path, store: Store) -> tuple[subprocess.Popen[bytes], Path]
 def _run_another_flow(tmp_path: Path, store: Store) -> None:
     """Any Headwater process that opens the store checks for dead runs."""
     code = "from headwater import flow\nflow(lambda: None, name='other', flow_run_name='other')()\n"
-    env = {**os.environ, "HEADWATER_HOME": str(tmp_path / "home"),
-           "HEADWATER_DATABASE_URL": store.url}
+    env = {
+        **os.environ,
+        "HEADWATER_HOME": str(tmp_path / "home"),
+        "HEADWATER_DATABASE_URL": store.url,
+    }
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
 
 
@@ -102,9 +105,7 @@ def test_sigterm_marks_the_run_crashed_before_exiting(tmp_path: Path, store: Sto
     assert step_3["state_type"] == "CRASHED"
 
 
-def test_a_live_run_of_another_process_is_not_marked_crashed(
-    tmp_path: Path, store: Store
-) -> None:
+def test_a_live_run_of_another_process_is_not_marked_crashed(tmp_path: Path, store: Store) -> None:
     process, _ = _start(tmp_path, store)
     try:
         _run_another_flow(tmp_path, store)

@@ -12,11 +12,17 @@ from tests.sdk.conftest import Store
 
 
 def _run(code: str, tmp_path: Path, store: Store) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HEADWATER_HOME": str(tmp_path / "home"),
-           "HEADWATER_DATABASE_URL": store.url}
+    env = {
+        **os.environ,
+        "HEADWATER_HOME": str(tmp_path / "home"),
+        "HEADWATER_DATABASE_URL": store.url,
+    }
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -198,7 +198,12 @@ def test_flow_retries_rerun_the_body(store: Store) -> None:
     assert run["run_count"] == 3
     names = [name for _, name in store.states(flow_run_id=run["id"])]
     assert names == [
-        "Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying",
+        "Pending",
+        "Running",
+        "AwaitingRetry",
+        "Retrying",
+        "AwaitingRetry",
+        "Retrying",
         "Completed",
     ]
 
@@ -365,7 +370,9 @@ def test_logs_and_prints_are_recorded_with_the_run(store: Store) -> None:
     assert messages[-1] == "Finished in state Completed()"
 
 
-def test_print_outside_log_prints_still_prints(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_print_outside_log_prints_still_prints(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
     @flow(log_prints=True)
     def loud() -> None:
         pass

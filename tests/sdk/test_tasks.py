@@ -85,7 +85,12 @@ def test_retries_with_delay_list(store: Store) -> None:
     (run,) = store.task_runs()
     assert run["run_count"] == 3
     assert [name for _, name in store.states(task_run_id=run["id"])] == [
-        "Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying",
+        "Pending",
+        "Running",
+        "AwaitingRetry",
+        "Retrying",
+        "AwaitingRetry",
+        "Retrying",
         "Completed",
     ]
 
@@ -384,7 +389,7 @@ def test_as_completed_timeout(store: Store) -> None:
 
     @flow
     def pipeline() -> None:
-        with pytest.raises(TimeoutError, match="did not finish within 0.05 s"):
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.05 s"):
             list(as_completed([nap.submit()], timeout=0.05))
 
     pipeline()
@@ -463,3 +468,12 @@ def test_with_options_on_task(store: Store) -> None:
     assert base.with_options(name="other")() == "other"
     with pytest.raises(TypeError, match="unexpected option"):
         base.with_options(nonsense=1)
+
+
+def test_options_of_later_features_warn_instead_of_silently_doing_nothing() -> None:
+    with pytest.warns(UserWarning, match="cache_key_fn= is accepted but has no effect yet"):
+        task(cache_key_fn=lambda context, parameters: "k")(lambda: None)
+    with pytest.warns(UserWarning, match="persist_result= is accepted"):
+        flow(persist_result=True)(lambda: None)
+    with pytest.raises(TypeError, match="unexpected option"):
+        task(retires=3)(lambda: None)

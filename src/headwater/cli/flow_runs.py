@@ -73,6 +73,13 @@ def ls(
         str | None,
         typer.Option(metavar="TIME", help="Only runs that started at or before TIME (as --since)."),
     ] = None,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID",
+            help="Only subflow runs of this flow run (its id or a unique leading part of it).",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -84,17 +91,16 @@ def ls(
     since_time = parsing.parse_time(since, "--since") if since else None
     until_time = parsing.parse_time(until, "--until") if until else None
     with open_store() as store, store.engine.connect() as conn:
-        runs = queries.list_flow_runs(
-            conn,
+        parent_id = None if parent is None else queries.read_flow_run(conn, parent).id
+        filters = queries.FlowRunFilters(
             flow_name=flow,
             state_types=state_types,
             since=since_time,
             until=until_time,
-            limit=limit,
+            parent_flow_run_id=parent_id,
         )
-        counts = queries.count_flow_runs_by_state(
-            conn, flow_name=flow, state_types=state_types, since=since_time, until=until_time
-        )
+        runs = queries.list_flow_runs(conn, **filters, limit=limit)
+        counts = queries.count_flow_runs_by_state(conn, **filters)
     if as_json:
         output.print_json([output.flow_run_json(run) for run in runs])
         return
@@ -153,6 +159,9 @@ def inspect(flow_run_id: FlowRunId, as_json: JsonOption = False) -> None:
         )
         task_counts = queries.count_task_runs_by_state(conn, flow_run_id=run.id)
         history = queries.read_state_history(conn, flow_run_id=run.id)
+        subflow_runs = sum(
+            queries.count_flow_runs_by_state(conn, parent_flow_run_id=run.id).values()
+        )
     if as_json:
         document = output.flow_run_json(run)
         document["task_runs"] = [output.task_run_json(task) for task in task_runs]
@@ -211,10 +220,15 @@ def inspect(flow_run_id: FlowRunId, as_json: JsonOption = False) -> None:
         out.print(tasks)
         if total > len(task_runs):
             out.print(
-                f"... {total - len(task_runs)} more; see `headwater task-run ls "
-                f"--flow-run {run.id}`.",
+                f"... and {total - len(task_runs)} more: `headwater task-run ls "
+                f"--flow-run {run.id} --limit {total}`",
                 style="dim",
             )
+    if subflow_runs:
+        out.print(
+            f"\n[bold]Subflow runs: {subflow_runs}[/bold] "
+            f"[dim](`headwater flow-run ls --parent {run.id}`)[/dim]"
+        )
 
     out.print("\n[bold]State history[/bold]")
     states = Table(box=None, pad_edge=False, header_style="bold")
@@ -257,22 +271,25 @@ def logs(
     from headwater.store import queries
 
     min_level = parsing.parse_level(level) if level else None
-    with open_store() as store:
-        with store.engine.connect() as conn:
-            run = queries.read_flow_run(conn, flow_run_id)
-            lines = queries.read_logs(conn, flow_run_id=run.id, min_level=min_level)
-        printer = LogPrinter()
-        printer.write(lines)
-        finished_a_while_ago = (
-            run.state_type in TERMINAL_TYPES and time.time() - run.state_timestamp > FOLLOW_OVERLAP
-        )
-        if follow and not finished_a_while_ago:
-            try:
+    try:
+        with open_store() as store:
+            with store.engine.connect() as conn:
+                run = queries.read_flow_run(conn, flow_run_id)
+                lines = queries.read_logs(conn, flow_run_id=run.id, min_level=min_level)
+            printer = LogPrinter()
+            printer.write(lines)
+            finished_a_while_ago = (
+                run.state_type in TERMINAL_TYPES
+                and time.time() - run.state_timestamp > FOLLOW_OVERLAP
+            )
+            if follow and not finished_a_while_ago:
                 _follow(store, run, lines, min_level, printer)
-            except KeyboardInterrupt:
-                return  # the usual way to stop following: not an error
-        elif not lines:
-            output.note(f"No logs for flow run {run.id}.")
+            elif not lines:
+                output.note(f"No logs for flow run {run.id}.")
+    except KeyboardInterrupt:
+        if not follow:
+            raise
+        # Ctrl-C is how one stops following: not an error.
 
 
 def _follow(

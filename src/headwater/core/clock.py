@@ -12,7 +12,7 @@ def to_datetime(timestamp: float | None) -> dt.datetime | None:
     """A UTC-aware datetime for a stored epoch timestamp."""
     if timestamp is None:
         return None
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
 
 
 def to_timestamp(value: dt.datetime | float | None) -> float | None:
@@ -20,5 +20,5 @@ def to_timestamp(value: dt.datetime | float | None) -> float | None:
     if value is None or isinstance(value, (int, float)):
         return value
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()

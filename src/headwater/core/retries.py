@@ -44,9 +44,7 @@ def resolve_delays(delay: RetryDelay, retries: int) -> list[float]:
     return [values[min(i, len(values) - 1)] for i in range(retries)]
 
 
-def delay_for_attempt(
-    delays: list[float], attempt: int, jitter_factor: float | None
-) -> float:
+def delay_for_attempt(delays: list[float], attempt: int, jitter_factor: float | None) -> float:
     """The delay before retry number `attempt` (0-based), with optional jitter.
 
     Jitter adds up to `jitter_factor * delay` at random, never subtracts, so a

@@ -16,7 +16,7 @@ from typing import Any
 from headwater.core.errors import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
 
 
-class StateType(str, enum.Enum):
+class StateType(enum.StrEnum):
     """The nine kinds of state a flow run or task run can be in."""
 
     SCHEDULED = "SCHEDULED"
@@ -28,9 +28,6 @@ class StateType(str, enum.Enum):
     CRASHED = "CRASHED"
     PAUSED = "PAUSED"
     CANCELLING = "CANCELLING"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 TERMINAL_TYPES = frozenset(
@@ -125,9 +122,7 @@ class State:
                 raise exc
             return exc
         if raise_on_failure:
-            raise UnfinishedRun(
-                f"Run is in a {self.name} state; its result is not available yet."
-            )
+            raise UnfinishedRun(f"Run is in a {self.name} state; its result is not available yet.")
         return None
 
     def copy(self, **changes: Any) -> State:

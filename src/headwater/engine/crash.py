@@ -82,11 +82,7 @@ def is_alive(tag: str) -> bool:
 def detect_crashed_runs(writer: Writer) -> int:
     """Mark this host's active runs whose process is gone as Crashed; return how many."""
     own = current_process_tag()
-    dead = [
-        run_id
-        for run_id, tag in writer.active_runs(_HOST)
-        if tag != own and not is_alive(tag)
-    ]
+    dead = [run_id for run_id, tag in writer.active_runs(_HOST) if tag != own and not is_alive(tag)]
     if dead:
         writer.mark_crashed(dead, CRASH_MESSAGE, time.time())
         logger.warning("Marked %d flow run(s) Crashed: their process is gone.", len(dead))

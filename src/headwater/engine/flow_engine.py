@@ -73,12 +73,11 @@ class _Launch:
             hex_id=run_id,
             flow_hex_id=flow_id(flow.name),
             flow_name=flow.name,
-            name=None,
+            name="",
             parameters=self.parameters,
             tags=sorted(current_tags()),
-            run_count=0,
             parent_flow_run_hex=parent_run.hex_id if parent_run else None,
-            root_flow_run_hex=parent_run.root_flow_run_hex if parent_run else run_id,
+            root_flow_run_hex=parent_run.root_flow_run_hex if parent_run else None,
             parent_task_run_hex=(
                 self.parent_task_run.hex_id
                 if self.parent_task_run
@@ -86,15 +85,15 @@ class _Launch:
                 if task_context
                 else None
             ),
-            expected_start_time=now,
-            created=now,
             process=current_process_tag(),
             state=State(StateType.PENDING, timestamp=now),
         )
-        self.run.name = flow.render_run_name(self.run) if flow.flow_run_name else generate_run_name()
+        self.run.name = (
+            flow.render_run_name(self.run) if flow.flow_run_name else generate_run_name()
+        )
         self.run.json_parameters = jsonable(self.parameters)
         recorder = get_recorder()
-        recorder.flow((self.run.flow_hex_id, flow.name, now))
+        recorder.flow((self.run.flow_hex_id, flow.name, self.run.created))
         recorder.flow_run(self.run.row(), state_row(self.run.state, run_id, None))
 
     @staticmethod
@@ -143,8 +142,10 @@ def _final_state(value: Any) -> Any:
     if isinstance(value, HeadwaterFuture):
         value.wait()
         return value.state
-    if type(value) in (list, tuple, set) and value and all(
-        isinstance(v, (HeadwaterFuture, State)) for v in value
+    if (
+        type(value) in (list, tuple, set)
+        and value
+        and all(isinstance(v, (HeadwaterFuture, State)) for v in value)
     ):
         states = []
         for item in value:
@@ -167,9 +168,10 @@ def _final_state(value: Any) -> Any:
 @contextmanager
 def _termination_as_exception() -> Iterator[None]:
     """In the main thread, turn SIGTERM into an exception so the run is marked Crashed."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(
-        signal.SIGTERM
-    ) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -228,8 +230,9 @@ def _wait_durable(launch: _Launch) -> None:
             logger.error("Flow run %r: run records not yet written: %s", launch.run.name, exc)
 
 
-def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                  return_state: bool) -> Any:
+def run_flow_sync(
+    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+) -> Any:
     launch = _Launch(flow, args, kwargs)
     run = launch.run
     machine = Machine(run, "Flow", flow.retry_policy, _emit_flow_state, flow.timeout_seconds)
@@ -270,8 +273,9 @@ def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str,
     return _outcome(launch, return_state)
 
 
-async def run_flow_async(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                         return_state: bool) -> Any:
+async def run_flow_async(
+    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+) -> Any:
     import asyncio
 
     launch = _Launch(flow, args, kwargs)

@@ -42,8 +42,10 @@ def call_hooks(hooks: Sequence[Hook], owner: Any, run: Any, state: State) -> Non
 
                 asyncio.run(_await(outcome))
         except Exception:
-            logger.exception("Hook %r raised an exception; the run's state is unchanged.",
-                             getattr(hook, "__name__", hook))
+            logger.exception(
+                "Hook %r raised an exception; the run's state is unchanged.",
+                getattr(hook, "__name__", hook),
+            )
 
 
 async def call_hooks_async(hooks: Sequence[Hook], owner: Any, run: Any, state: State) -> None:
@@ -53,8 +55,10 @@ async def call_hooks_async(hooks: Sequence[Hook], owner: Any, run: Any, state: S
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception:
-            logger.exception("Hook %r raised an exception; the run's state is unchanged.",
-                             getattr(hook, "__name__", hook))
+            logger.exception(
+                "Hook %r raised an exception; the run's state is unchanged.",
+                getattr(hook, "__name__", hook),
+            )
 
 
 async def _await(awaitable: Any) -> Any:

@@ -37,7 +37,7 @@ class RetryPolicy:
 NO_RETRIES = RetryPolicy()
 
 
-class UpstreamNotReady(Exception):  # noqa: N818 - an outcome, not an error of the user's
+class UpstreamNotReady(Exception):
     """An upstream future this run depends on did not complete."""
 
 
@@ -105,20 +105,17 @@ class Machine:
         if not isinstance(exc, Exception):
             # KeyboardInterrupt, SystemExit, asyncio cancellation, engine signals:
             # the run did not fail on its own, it was stopped from outside.
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
             self._enter(
                 State(
                     StateType.CRASHED,
-                    message=f"{self.kind} run was interrupted by {type(exc).__name__}: {exc}".rstrip(
-                        ": "
-                    ),
+                    message=f"{self.kind} run was interrupted by {detail}",
                     data=exc,
                 )
             )
             return None
         if isinstance(exc, (TaskRunTimeoutError, FlowRunTimeoutError)):
-            message = (
-                f"{self.kind} run exceeded timeout of {self.timeout_seconds:g} second(s)"
-            )
+            message = f"{self.kind} run exceeded timeout of {self.timeout_seconds:g} second(s)"
             return self._failed_state(State(_FAILED, "TimedOut", message, data=exc))
         message = f"{self.kind} run encountered an exception {type(exc).__name__}: {exc}"
         return self._failed_state(State(_FAILED, message=message, data=exc))
@@ -126,9 +123,7 @@ class Machine:
     def _failed_state(self, failed: State) -> float | None:
         policy = self.policy
         attempt = self.run.run_count  # attempts so far, this one included
-        if 0 < attempt <= policy.retries and (
-            policy.condition is None or policy.condition(failed)
-        ):
+        if 0 < attempt <= policy.retries and (policy.condition is None or policy.condition(failed)):
             delay = delay_for_attempt(list(policy.delays), attempt - 1, policy.jitter_factor)
             self._enter(
                 State(

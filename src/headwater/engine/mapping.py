@@ -55,8 +55,7 @@ def expand(
     static_kwargs = {k: v.value if isinstance(v, unmapped) else v for k, v in kwargs.items()}
     for index in range(count):
         call_args = tuple(
-            static_args[i] if items is None else items[index]
-            for i, items in enumerate(mapped_args)
+            static_args[i] if items is None else items[index] for i, items in enumerate(mapped_args)
         )
         call_kwargs = {
             k: static_kwargs[k] if items is None else items[index]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -42,7 +42,9 @@ class MemoryWriter:
     def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
         return []
 
-    def mark_crashed(self, flow_run_ids: list[uuid.UUID], message: str, now: float) -> None:
+    def mark_crashed(
+        self, flow_run_ids: Sequence[uuid.UUID | str], message: str, now: float
+    ) -> None:
         pass
 
     def close(self) -> None:
@@ -138,5 +140,3 @@ def finish(done: cf.Future[bytes], run: TaskRun, future: cf.Future[State]) -> No
         # e.g. the result could not be sent back: record the state the parent saw
         emit_task_state(run, state)
     future.set_result(state)
-
-

@@ -216,5 +216,10 @@ def _forget_in_child() -> None:
     _recorder = None
 
 
+def _flush_before_fork() -> None:
+    if _recorder is not None:
+        _recorder.flush()
+
+
 atexit.register(close_recorder)
-os.register_at_fork(before=lambda: _recorder and _recorder.flush(), after_in_child=_forget_in_child)
+os.register_at_fork(before=_flush_before_fork, after_in_child=_forget_in_child)

@@ -43,21 +43,72 @@ class FlowRun:
         "tags",
     )
 
-    def __init__(self, **values: Any) -> None:
-        for slot in self.__slots__:
-            setattr(self, slot, values.get(slot))
-
-    id = property(lambda self: _uuid(self.hex_id), doc="The flow run's id.")
-    flow_id = property(lambda self: _uuid(self.flow_hex_id), doc="The flow's id.")
-    parent_flow_run_id = property(lambda self: _uuid(self.parent_flow_run_hex))
-    root_flow_run_id = property(lambda self: _uuid(self.root_flow_run_hex))
-    parent_task_run_id = property(lambda self: _uuid(self.parent_task_run_hex))
-    deployment_id = property(lambda self: _uuid(self.deployment_hex))
+    def __init__(
+        self,
+        *,
+        hex_id: str,
+        flow_hex_id: str,
+        flow_name: str,
+        name: str,
+        parameters: dict[str, Any],
+        tags: list[str],
+        state: State,
+        process: str | None,
+        parent_flow_run_hex: str | None = None,
+        root_flow_run_hex: str | None = None,
+        parent_task_run_hex: str | None = None,
+        deployment_hex: str | None = None,
+        expected_start_time: float | None = None,
+    ) -> None:
+        self.hex_id = hex_id
+        self.flow_hex_id = flow_hex_id
+        self.flow_name = flow_name
+        self.name = name
+        self.parameters = parameters
+        #: the parameters as stored: JSON values only
+        self.json_parameters: dict[str, Any] = {}
+        self.tags = tags
+        self.state = state
+        self.process = process
+        self.parent_flow_run_hex = parent_flow_run_hex
+        self.root_flow_run_hex: str = root_flow_run_hex or hex_id
+        self.parent_task_run_hex = parent_task_run_hex
+        self.deployment_hex = deployment_hex
+        self.run_count = 0
+        self.created = state.timestamp
+        self.expected_start_time = (
+            state.timestamp if expected_start_time is None else expected_start_time
+        )
+        self.start_time: float | None = None
+        self.end_time: float | None = None
 
     @property
-    def scheduled_start_time(self) -> float | None:
-        value: float | None = self.expected_start_time
-        return value
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.hex_id)
+
+    @property
+    def flow_id(self) -> uuid.UUID:
+        return uuid.UUID(self.flow_hex_id)
+
+    @property
+    def parent_flow_run_id(self) -> uuid.UUID | None:
+        return _uuid(self.parent_flow_run_hex)
+
+    @property
+    def root_flow_run_id(self) -> uuid.UUID:
+        return uuid.UUID(self.root_flow_run_hex)
+
+    @property
+    def parent_task_run_id(self) -> uuid.UUID | None:
+        return _uuid(self.parent_task_run_hex)
+
+    @property
+    def deployment_id(self) -> uuid.UUID | None:
+        return _uuid(self.deployment_hex)
+
+    @property
+    def scheduled_start_time(self) -> float:
+        return self.expected_start_time
 
     def row(self) -> tuple[Any, ...]:
         state: State = self.state
@@ -149,8 +200,13 @@ class TaskRun:
         self._kwargs = kwargs or {}
         self._parameters: dict[str, Any] | None = None
 
-    id = property(lambda self: uuid.UUID(self.hex_id), doc="The task run's id.")
-    flow_run_id = property(lambda self: _uuid(self.flow_run_hex), doc="Its flow run's id.")
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.hex_id)
+
+    @property
+    def flow_run_id(self) -> uuid.UUID | None:
+        return _uuid(self.flow_run_hex)
 
     @property
     def parameters(self) -> dict[str, Any]:

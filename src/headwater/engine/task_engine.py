@@ -234,9 +234,12 @@ def _reraise_interrupts(state: State) -> None:
     # Ctrl-C and interpreter exit must still stop the program after the run
     # is recorded as Crashed.
     data = state.data
-    if state.type is StateType.CRASHED and isinstance(data, BaseException):
-        if not isinstance(data, Exception):
-            raise data
+    if (
+        state.type is StateType.CRASHED
+        and isinstance(data, BaseException)
+        and not isinstance(data, Exception)
+    ):
+        raise data
 
 
 def call_task(

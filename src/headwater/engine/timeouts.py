@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 
-
 def _set_async_exc(thread_id: int, exc_type: type[BaseException] | None) -> None:
     """Raise `exc_type` in thread `thread_id` at its next bytecode (None clears it)."""
     import ctypes

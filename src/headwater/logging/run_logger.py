@@ -89,8 +89,15 @@ class StoreHandler(logging.Handler):
             if record.exc_info:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
             get_recorder().log(
-                (uuid7_hex(), flow_run_id, task_run_id, record.levelno, record.name, message,
-                 record.created)
+                (
+                    uuid7_hex(),
+                    flow_run_id,
+                    task_run_id,
+                    record.levelno,
+                    record.name,
+                    message,
+                    record.created,
+                )
             )
         except Exception:
             self.handleError(record)
@@ -140,8 +147,9 @@ _original_print = builtins.print
 _print_patched = False
 
 
-def _print_to_log(*args: Any, sep: str | None = " ", end: str | None = "\n",
-                  file: Any = None, flush: bool = False) -> None:
+def _print_to_log(
+    *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
     from headwater.context import flow_run_context, task_run_context
 
     context: Any = task_run_context.get() or flow_run_context.get()

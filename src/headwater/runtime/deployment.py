@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["id", "name", "parameters", "version"]
+_ATTRIBUTES = ("id", "name", "parameters", "version")
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name not in _ATTRIBUTES:
         raise AttributeError(f"headwater.runtime.deployment has no attribute {name!r}")
     return {} if name == "parameters" else None
+
+
+def __dir__() -> list[str]:
+    return sorted(_ATTRIBUTES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = [
+_ATTRIBUTES = (
     "flow_name",
     "id",
     "name",
@@ -15,7 +15,7 @@ __all__ = [
     "run_count",
     "scheduled_start_time",
     "tags",
-]
+)
 
 _DEFAULTS: dict[str, Any] = {"parameters": {}, "tags": [], "run_count": 0}
 
@@ -31,7 +31,7 @@ def _current() -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name not in _ATTRIBUTES:
         raise AttributeError(f"headwater.runtime.flow_run has no attribute {name!r}")
     run = _current()
     if run is None:
@@ -49,3 +49,7 @@ def __getattr__(name: str) -> Any:
     if name == "tags":
         return list(value)
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(_ATTRIBUTES)

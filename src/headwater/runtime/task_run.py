@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["id", "name", "parameters", "run_count", "tags", "task_name"]
+_ATTRIBUTES = ("id", "name", "parameters", "run_count", "tags", "task_name")
 
 _DEFAULTS: dict[str, Any] = {"parameters": {}, "tags": [], "run_count": 0}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name not in _ATTRIBUTES:
         raise AttributeError(f"headwater.runtime.task_run has no attribute {name!r}")
     from headwater.context import task_run_context
 
@@ -24,3 +24,7 @@ def __getattr__(name: str) -> Any:
     if name in ("parameters", "tags"):
         return type(value)(value)
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(_ATTRIBUTES)

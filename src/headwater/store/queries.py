@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -25,6 +25,7 @@ from headwater.store.tables import flow, flow_run, log, state, task_run
 
 __all__ = [
     "AmbiguousIdError",
+    "FlowRunFilters",
     "FlowRunRow",
     "LogRow",
     "StateRow",
@@ -154,6 +155,16 @@ def _columns(table: sa.Table, row_type: type, **joined: sa.ColumnElement[Any]) -
 
 
 _FLOW_RUN_COLUMNS = _columns(flow_run, FlowRunRow, flow_name=flow.c.name)
+
+
+class FlowRunFilters(TypedDict, total=False):
+    """The filters `list_flow_runs` and `count_flow_runs_by_state` share, to pass to both."""
+
+    flow_name: str | None
+    state_types: Iterable[StateType | str] | None
+    since: float | None
+    until: float | None
+    parent_flow_run_id: uuid.UUID | None
 
 
 def _state_values(state_types: Iterable[StateType | str]) -> list[str]:

@@ -20,7 +20,10 @@ from headwater.store import columns
 
 metadata = sa.MetaData()
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Python None is SQL NULL (not the JSON text 'null'), as in the embedded writer.
+JSONType = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
 
 
 class Timestamp(sa.types.TypeDecorator[float]):
@@ -40,10 +43,10 @@ class Timestamp(sa.types.TypeDecorator[float]):
         if dialect.name == "postgresql":
             if isinstance(value, dt.datetime):
                 return value
-            return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
-                value = value.replace(tzinfo=dt.timezone.utc)
+                value = value.replace(tzinfo=dt.UTC)
             return value.timestamp()
         return float(value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +22,9 @@ class Writer(Protocol):
     def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
         """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`."""
 
-    def mark_crashed(self, flow_run_ids: list[uuid.UUID], message: str, now: float) -> None:
+    def mark_crashed(
+        self, flow_run_ids: Sequence[uuid.UUID | str], message: str, now: float
+    ) -> None:
         """Move these flow runs, and their unfinished task runs, to Crashed (with history)."""
 
     def close(self) -> None:
