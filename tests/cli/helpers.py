@@ -30,11 +30,13 @@ HEADWATER = Path(sys.executable).with_name("headwater")
 BASE = time.time() - 3600
 
 
-def _hex(value: uuid.UUID | str | None) -> str | None:
+def _hex(value: uuid.UUID | str) -> str:
     """An id in the recorder's row format: 32 hex digits (see core/records.py)."""
-    if value is None:
-        return None
     return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(value).hex
+
+
+def _optional_hex(value: uuid.UUID | None) -> str | None:
+    return None if value is None else _hex(value)
 
 
 @dataclasses.dataclass
@@ -93,7 +95,7 @@ class StoreBuilder:
             "parameters": parameters if parameters is not None else {"n": 3},
             "tags": tags or [],
             "run_count": 1 if start is not None else 0,
-            "parent_flow_run_id": _hex(parent),
+            "parent_flow_run_id": _optional_hex(parent),
             "root_flow_run_id": None,
             "parent_task_run_id": None,
             "deployment_id": None,
@@ -109,8 +111,9 @@ class StoreBuilder:
             history.append(("RUNNING", start))
         if state_type.value not in {"PENDING", "RUNNING"}:
             history.append((state_type.value, state_time))
-        batch = Batch(flows={row["flow_id"]: (row["flow_id"], flow, created)})
-        batch.flow_runs[row["id"]] = self._tuple(row)
+        run_key, flow_key = str(row["id"]), str(row["flow_id"])
+        batch = Batch(flows={flow_key: (flow_key, flow, created)})
+        batch.flow_runs[run_key] = self._tuple(row)
         batch.states.extend(
             (
                 _hex(uuid7()),
@@ -152,9 +155,10 @@ class StoreBuilder:
     ) -> uuid.UUID:
         task_id = uuid7()
         end = start + duration if StateType(state) in TERMINAL_TYPES else None
-        row = (
-            _hex(task_id),
-            _hex(flow_run),
+        task_key, flow_run_key = _hex(task_id), _hex(flow_run)
+        row: tuple[Any, ...] = (
+            task_key,
+            flow_run_key,
             f"tests.{name.rsplit('-', 1)[0]}-5f3a",
             str(next(self._names)),
             name,
@@ -170,9 +174,11 @@ class StoreBuilder:
             start - 0.001,
             end or start,
         )
-        batch = Batch(task_runs={row[0]: row})
+        batch = Batch(task_runs={task_key: row})
         for kind, at in [("RUNNING", start)] + ([(state, end)] if end is not None else []):
-            batch.states.append((_hex(uuid7()), row[1], row[0], kind, kind.title(), None, at))
+            batch.states.append(
+                (_hex(uuid7()), flow_run_key, task_key, kind, kind.title(), None, at)
+            )
         self.writer.write(batch)
         return task_id
 
@@ -186,7 +192,7 @@ class StoreBuilder:
         task_run: uuid.UUID | None = None,
     ) -> None:
         logger = "headwater.task_runs" if task_run else "headwater.flow_runs"
-        row = (_hex(uuid7()), _hex(flow_run), _hex(task_run), level, logger, message, at)
+        row = (_hex(uuid7()), _hex(flow_run), _optional_hex(task_run), level, logger, message, at)
         self.writer.write(Batch(logs=[row]))
 
     @staticmethod

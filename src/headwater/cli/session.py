@@ -64,8 +64,8 @@ def open_store() -> Iterator[Store]:
         try:
             store.detect_crashed_runs()
         except Exception as exc:
-            # Reading the store matters more than this housekeeping, which is
-            # usually why someone runs these commands in the first place.
+            # Housekeeping must not stop anyone reading the store: these commands
+            # are what people reach for when something is already broken.
             from headwater.cli.output import note
 
             note(

@@ -133,7 +133,14 @@ state = sa.Table(
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("message", sa.Text),
     sa.Column("timestamp", Timestamp, nullable=False),
-    sa.Index("ix_state_flow_run_id", "flow_run_id"),
+    # Only a flow run's own states (task-run states are found by task_run_id): one
+    # B-tree insert less per task state. Queries must say `task_run_id IS NULL`.
+    sa.Index(
+        "ix_state_flow_run_id",
+        "flow_run_id",
+        sqlite_where=sa.text("task_run_id IS NULL"),
+        postgresql_where=sa.text("task_run_id IS NULL"),
+    ),
     sa.Index("ix_state_task_run_id", "task_run_id"),
 )
 

@@ -117,7 +117,15 @@ def upgrade() -> None:
         sa.Column("timestamp", _timestamp(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_state"),
     )
-    op.create_index("ix_state_flow_run_id", "state", ["flow_run_id"])
+    # Only a flow run's own states: task-run states are found through task_run_id,
+    # and leaving them out of this index saves a B-tree insert per task state.
+    op.create_index(
+        "ix_state_flow_run_id",
+        "state",
+        ["flow_run_id"],
+        sqlite_where=sa.text("task_run_id IS NULL"),
+        postgresql_where=sa.text("task_run_id IS NULL"),
+    )
     op.create_index("ix_state_task_run_id", "state", ["task_run_id"])
 
     op.create_table(
