@@ -85,7 +85,7 @@ def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
 def test_invalid_database_url_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEADWATER_DATABASE_URL", "not a url")
 
-    assert_one_line_error(invoke("flow-run", "ls"), "Invalid database URL")
+    assert_one_line_error(invoke("flow-run", "ls"), "Unsupported database URL")
 
 
 def test_unwritable_home_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

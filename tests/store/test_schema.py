@@ -195,3 +195,15 @@ def test_messages_never_show_the_database_password() -> None:
     with pytest.raises(StoreError) as refused:
         schema.check_revision(url, "0999")
     assert "s3cret" not in str(refused.value)
+
+
+def test_unsupported_database_url_is_a_clear_error() -> None:
+    import pytest
+
+    from headwater.exceptions import StoreError
+    from headwater.store.engine import create_engine
+    from headwater.store.writer import open_writer
+
+    for make in (open_writer, create_engine):
+        with pytest.raises(StoreError, match=r"Unsupported database URL 'db:3306/x'.*SQLite"):
+            make("mysql://user:secret@db:3306/x")

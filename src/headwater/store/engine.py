@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from headwater.exceptions import StoreError
+from headwater.store.writer import check_supported
 
 
 def normalize_url(url: str) -> str:
@@ -19,6 +20,7 @@ def normalize_url(url: str) -> str:
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine for the store at `url`, with the per-dialect settings Headwater relies on."""
     url = normalize_url(url)
+    check_supported(url)
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from headwater.core.states import StateType
 from headwater.exceptions import ObjectNotFound
+from headwater.store import tables
 from headwater.store.tables import flow, flow_run, log, state, task_run
 
 __all__ = [
@@ -141,10 +142,8 @@ class LogRow:
 
 # -- flow runs -----------------------------------------------------------------
 
-#: See the module docstring. An index on this expression serves `list_flow_runs`.
-RUN_TIME = sa.func.coalesce(
-    flow_run.c.start_time, flow_run.c.expected_start_time, flow_run.c.created
-)
+#: See the module docstring; the index `ix_flow_run_run_time` serves it.
+RUN_TIME = tables.RUN_TIME
 
 
 def _columns(table: sa.Table, row_type: type, **joined: sa.ColumnElement[Any]) -> list[Any]:

@@ -103,6 +103,13 @@ flow_run = sa.Table(
     sa.Index("ix_flow_run_parent_flow_run_id", "parent_flow_run_id"),
 )
 
+# `flow-run ls` orders and filters by when a run started, else when it is due,
+# else when it was created: an expression index keeps that fast at 100,000s of runs.
+RUN_TIME = sa.func.coalesce(
+    flow_run.c.start_time, flow_run.c.expected_start_time, flow_run.c.created
+)
+sa.Index("ix_flow_run_run_time", RUN_TIME, flow_run.c.id)
+
 task_run = sa.Table(
     "task_run",
     metadata,

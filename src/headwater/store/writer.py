@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from headwater.core.records import Batch
+from headwater.exceptions import StoreError
 
 
 class Writer(Protocol):
@@ -39,8 +40,23 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def check_supported(url: str) -> None:
+    """Raise `StoreError` unless `url` names a SQLite file or a PostgreSQL database."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    if scheme not in SUPPORTED_SCHEMES:
+        raise StoreError(
+            f"Unsupported database URL {url.split('@')[-1]!r}: Headwater stores runs in SQLite "
+            "(sqlite:////path/headwater.db) or PostgreSQL "
+            "(postgresql+psycopg://user@host:5432/db); fix HEADWATER_DATABASE_URL."
+        )
+
+
 def open_writer(url: str) -> Writer:
     """The embedded stdlib writer for SQLite files, the SQLAlchemy writer otherwise."""
+    check_supported(url)
     path = sqlite_path(url)
     if path is not None:
         from headwater.store.sqlite_writer import SQLiteWriter

@@ -79,6 +79,11 @@ def upgrade() -> None:
     op.create_index("ix_flow_run_created", "flow_run", ["created"])
     op.create_index("ix_flow_run_state_type", "flow_run", ["state_type"])
     op.create_index("ix_flow_run_parent_flow_run_id", "flow_run", ["parent_flow_run_id"])
+    op.create_index(
+        "ix_flow_run_run_time",
+        "flow_run",
+        [sa.text("coalesce(start_time, expected_start_time, created)"), "id"],
+    )
 
     op.create_table(
         "task_run",
@@ -151,6 +156,7 @@ def downgrade() -> None:
     op.drop_index("ix_task_run_created", table_name="task_run")
     op.drop_index("ix_task_run_flow_run_id", table_name="task_run")
     op.drop_table("task_run")
+    op.drop_index("ix_flow_run_run_time", table_name="flow_run")
     op.drop_index("ix_flow_run_parent_flow_run_id", table_name="flow_run")
     op.drop_index("ix_flow_run_state_type", table_name="flow_run")
     op.drop_index("ix_flow_run_created", table_name="flow_run")
