@@ -53,6 +53,8 @@ def test_revisions_are_one_numbered_line_ending_at_head_revision() -> None:
         assert revision.down_revision == expected_down
 
 
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_head_creates_exactly_the_tables_of_tables_py(database_url: str) -> None:
     migrate.upgrade(database_url)
     engine = migrate.engine(database_url)
@@ -60,6 +62,22 @@ def test_head_creates_exactly_the_tables_of_tables_py(database_url: str) -> None
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, tables.metadata) == []
+            # alembic cannot compare expression and partial indexes: check them by name
+            # and definition, as the database reports them.
+            if conn.dialect.name == "sqlite":
+                sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            else:
+                sql = (
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                )
+            definitions = {name: text.lower() for name, text in conn.execute(sa.text(sql)) if text}
+        assert (
+            "coalesce(start_time, expected_start_time, created)"
+            in (definitions["ix_flow_run_run_time"])
+        )
+        assert "where (task_run_id is null)" in definitions["ix_state_flow_run_id"].replace(
+            "where task_run_id is null", "where (task_run_id is null)"
+        )
     finally:
         engine.dispose()
 
