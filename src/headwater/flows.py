@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from headwater.core.retries import resolve_delays
 from headwater.core.states import State
+from headwater.engine.hooks import StateHookDecorators
 from headwater.engine.machine import NO_RETRIES, RetryPolicy
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ StateHook = Callable[[Any, Any, State], Any]
 _LATER = ("persist_result", "result_storage", "result_serializer")
 
 
-class Flow(Generic[P, R]):
+class Flow(StateHookDecorators, Generic[P, R]):
     """A function whose calls are flow runs. Create one with `@flow`."""
 
     def __init__(
@@ -146,25 +147,13 @@ class Flow(Generic[P, R]):
         current.update(options)
         return Flow(self.fn, **current)
 
-    # -- hooks as decorators ------------------------------------------------------------
-    def on_completion(self, fn: StateHook) -> StateHook:
-        self.on_completion_hooks.append(fn)
-        return fn
-
-    def on_failure(self, fn: StateHook) -> StateHook:
-        self.on_failure_hooks.append(fn)
-        return fn
-
+    # -- hooks as decorators (on_completion, on_failure, on_running are inherited) ------
     def on_cancellation(self, fn: StateHook) -> StateHook:
         self.on_cancellation_hooks.append(fn)
         return fn
 
     def on_crashed(self, fn: StateHook) -> StateHook:
         self.on_crashed_hooks.append(fn)
-        return fn
-
-    def on_running(self, fn: StateHook) -> StateHook:
-        self.on_running_hooks.append(fn)
         return fn
 
     # -- calling ------------------------------------------------------------------------

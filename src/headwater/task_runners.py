@@ -171,7 +171,38 @@ def execute(
         raise
 
 
-class ThreadPoolTaskRunner(TaskRunner):
+class _ExecutorTaskRunner(TaskRunner):
+    """A runner backed by a `concurrent.futures` executor, created on first submit."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__()
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}.")
+        self.max_workers = max_workers
+        self._executor: cf.Executor | None = None
+        self._executor_lock = threading.Lock()
+
+    @abc.abstractmethod
+    def _new_executor(self) -> cf.Executor:
+        """The executor this runner submits to."""
+
+    def _pool(self) -> cf.Executor:
+        executor = self._executor
+        if executor is None:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = self._new_executor()
+                executor = self._executor
+        return executor
+
+    def __exit__(self, *exc_info: object) -> None:
+        super().__exit__(*exc_info)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+class ThreadPoolTaskRunner(_ExecutorTaskRunner):
     """Runs task runs on a bounded pool of threads (the default runner).
 
     Args:
@@ -179,28 +210,13 @@ class ThreadPoolTaskRunner(TaskRunner):
             or min(32, CPUs + 4).
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
-        super().__init__()
-        if max_workers is not None and max_workers < 1:
-            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}.")
-        self.max_workers = max_workers
-        self._executor: cf.ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
-
     def duplicate(self) -> Self:
         return type(self)(max_workers=self.max_workers)
 
-    def _pool(self) -> cf.ThreadPoolExecutor:
-        executor = self._executor
-        if executor is None:
-            with self._executor_lock:
-                if self._executor is None:
-                    self._executor = cf.ThreadPoolExecutor(
-                        self.max_workers or _default_workers(),
-                        thread_name_prefix="headwater-task",
-                    )
-                executor = self._executor
-        return executor
+    def _new_executor(self) -> cf.Executor:
+        return cf.ThreadPoolExecutor(
+            self.max_workers or _default_workers(), thread_name_prefix="headwater-task"
+        )
 
     def _launch(
         self,
@@ -216,12 +232,6 @@ class ThreadPoolTaskRunner(TaskRunner):
         self._pool().submit(
             context.run, _complete, future, task, run, args, kwargs, wait_for, flow_context
         )
-
-    def __exit__(self, *exc_info: object) -> None:
-        super().__exit__(*exc_info)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
 
     def __repr__(self) -> str:
         return f"ThreadPoolTaskRunner(max_workers={self.max_workers})"
@@ -246,7 +256,7 @@ def _complete(
     future.set_result(state)
 
 
-class ProcessPoolTaskRunner(TaskRunner):
+class ProcessPoolTaskRunner(_ExecutorTaskRunner):
     """Runs task runs in worker processes, for CPU-bound Python code.
 
     Tasks, arguments and results cross the process boundary with cloudpickle.
@@ -260,27 +270,19 @@ class ProcessPoolTaskRunner(TaskRunner):
     """
 
     def __init__(self, max_workers: int | None = None, mp_context: str = "spawn") -> None:
-        super().__init__()
-        if max_workers is not None and max_workers < 1:
-            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}.")
-        self.max_workers = max_workers
+        super().__init__(max_workers)
         self.mp_context = mp_context
-        self._executor: cf.ProcessPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
 
     def duplicate(self) -> Self:
         return type(self)(max_workers=self.max_workers, mp_context=self.mp_context)
 
-    def _pool(self) -> cf.ProcessPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                import multiprocessing
+    def _new_executor(self) -> cf.Executor:
+        import multiprocessing
 
-                self._executor = cf.ProcessPoolExecutor(
-                    self.max_workers or os.cpu_count() or 1,
-                    mp_context=multiprocessing.get_context(self.mp_context),
-                )
-            return self._executor
+        return cf.ProcessPoolExecutor(
+            self.max_workers or os.cpu_count() or 1,
+            mp_context=multiprocessing.get_context(self.mp_context),
+        )
 
     def _launch(
         self,
@@ -299,12 +301,6 @@ class ProcessPoolTaskRunner(TaskRunner):
             return
         child = self._pool().submit(process_child.run_in_child, payload)
         child.add_done_callback(lambda done: process_child.finish(done, run, future))
-
-    def __exit__(self, *exc_info: object) -> None:
-        super().__exit__(*exc_info)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
 
     def __repr__(self) -> str:
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from headwater.core.retries import RetryDelay, exponential_backoff, resolve_delays
 from headwater.core.states import State
+from headwater.engine.hooks import StateHookDecorators
 from headwater.engine.machine import NO_RETRIES, RetryPolicy
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def warn_not_yet(kind: str, options: dict[str, Any]) -> None:
             )
 
 
-class Task(Generic[P, R]):
+class Task(StateHookDecorators, Generic[P, R]):
     """A function whose calls are task runs. Create one with `@task`."""
 
     def __init__(
@@ -179,19 +180,6 @@ class Task(Generic[P, R]):
             raise TypeError(f"with_options() got unexpected option(s) {sorted(unknown)}.")
         current.update(options)
         return Task(self.fn, **current)
-
-    # -- hooks as decorators ----------------------------------------------------------
-    def on_completion(self, fn: StateHook) -> StateHook:
-        self.on_completion_hooks.append(fn)
-        return fn
-
-    def on_failure(self, fn: StateHook) -> StateHook:
-        self.on_failure_hooks.append(fn)
-        return fn
-
-    def on_running(self, fn: StateHook) -> StateHook:
-        self.on_running_hooks.append(fn)
-        return fn
 
     # -- calling ------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -24,6 +24,26 @@ _BY_TYPE = {
 }
 
 
+class StateHookDecorators:
+    """`@thing.on_completion`-style decorators: each adds the function to a hook list."""
+
+    on_completion_hooks: list[Hook]
+    on_failure_hooks: list[Hook]
+    on_running_hooks: list[Hook]
+
+    def on_completion(self, fn: Hook) -> Hook:
+        self.on_completion_hooks.append(fn)
+        return fn
+
+    def on_failure(self, fn: Hook) -> Hook:
+        self.on_failure_hooks.append(fn)
+        return fn
+
+    def on_running(self, fn: Hook) -> Hook:
+        self.on_running_hooks.append(fn)
+        return fn
+
+
 def hooks_for(owner: Any, state: State) -> Sequence[Hook]:
     """The hooks of `owner` (a Flow or Task) that `state` triggers."""
     attribute = _BY_TYPE.get(state.type)

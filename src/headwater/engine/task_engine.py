@@ -7,6 +7,7 @@ states go to the recorder.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,25 @@ def _prepare(
     return args, kwargs
 
 
+def _enter(
+    task: Task[Any, Any], run: TaskRun, flow_context: FlowRunContext | None
+) -> tuple[Machine, contextvars.Token[TaskRunContext | None]]:
+    """The run's state machine, and the run entered as the current task run."""
+    machine = Machine(run, "Task", task.retry_policy, emit_task_state, task.timeout_seconds)
+    log_prints = task.log_prints
+    if log_prints is None:
+        log_prints = flow_context.log_prints if flow_context is not None else False
+    return machine, task_run_context.set(TaskRunContext(task, run, flow_context, log_prints))
+
+
+def _finished(run: TaskRun) -> State:
+    """The final state, logged when it is not Completed."""
+    state = run.state
+    if state.type is not StateType.COMPLETED:
+        _log_failure(run, state)
+    return state
+
+
 def run_task_sync(
     task: Task[Any, Any],
     run: TaskRun,
@@ -109,11 +129,7 @@ def run_task_sync(
     flow_context: FlowRunContext | None,
 ) -> State:
     """Run a sync task to a final state, with retries and timeout."""
-    machine = Machine(run, "Task", task.retry_policy, emit_task_state, task.timeout_seconds)
-    log_prints = task.log_prints
-    if log_prints is None:
-        log_prints = flow_context.log_prints if flow_context is not None else False
-    token = task_run_context.set(TaskRunContext(task, run, flow_context, log_prints))
+    machine, token = _enter(task, run, flow_context)
     try:
         try:
             args, kwargs = _prepare(run, args, kwargs, wait_for)
@@ -143,9 +159,7 @@ def run_task_sync(
                     time.sleep(delay)
     finally:
         task_run_context.reset(token)
-    state = run.state
-    if state.type is not StateType.COMPLETED:
-        _log_failure(run, state)
+    state = _finished(run)
     hooks = hooks_for(task, state)
     if hooks:
         call_hooks(hooks, task, run, state)
@@ -164,11 +178,7 @@ async def run_task_async(
     """Run an async task to a final state, with retries and timeout."""
     import asyncio
 
-    machine = Machine(run, "Task", task.retry_policy, emit_task_state, task.timeout_seconds)
-    log_prints = task.log_prints
-    if log_prints is None:
-        log_prints = flow_context.log_prints if flow_context is not None else False
-    token = task_run_context.set(TaskRunContext(task, run, flow_context, log_prints))
+    machine, token = _enter(task, run, flow_context)
     try:
         try:
             if wait_for or run.resolve_inputs:
@@ -205,9 +215,7 @@ async def run_task_async(
                     await asyncio.sleep(delay)
     finally:
         task_run_context.reset(token)
-    state = run.state
-    if state.type is not StateType.COMPLETED:
-        _log_failure(run, state)
+    state = _finished(run)
     hooks = hooks_for(task, state)
     if hooks:
         await call_hooks_async(hooks, task, run, state)
