@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import pydantic
 import pytest
@@ -440,3 +441,49 @@ def test_runtime_flow_run_fields(store: Store) -> None:
     assert facts["parameters"] == {"x": 3}
     assert facts["run_count"] == 1
     assert facts["scheduled"].timestamp() == pytest.approx(run["expected_start_time"])
+
+
+def test_interrupt_crashes_the_run_calls_on_crashed_and_propagates(store: Store) -> None:
+    seen = []
+
+    @task
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    @flow(on_crashed=[lambda f, run, state: seen.append(state.message)])
+    def pipeline() -> None:
+        interrupted()
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline()
+    assert seen == ["Flow run was interrupted by KeyboardInterrupt"]
+    assert store.flow_run()["state_type"] == "CRASHED"
+    assert store.task_runs()[0]["state_type"] == "CRASHED"
+
+
+def test_unreachable_database_fails_the_flow_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from headwater.engine.recorder import close_recorder
+    from headwater.exceptions import StoreError
+    from headwater.settings import reset_settings
+
+    ran = []
+    monkeypatch.setenv("HEADWATER_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    monkeypatch.setenv("HEADWATER_HOME", str(tmp_path))
+    close_recorder()
+    reset_settings()
+    try:
+
+        @flow
+        def pipeline() -> None:
+            ran.append(1)
+
+        with pytest.raises(
+            StoreError, match=r"(?s)Cannot record flow run .* HEADWATER_DATABASE_URL"
+        ):
+            pipeline()
+        assert ran == []
+    finally:
+        close_recorder()
+        reset_settings()
