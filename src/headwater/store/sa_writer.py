@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from headwater.core.records import Batch, Row
+from headwater.core.rules import run_upsert_guard
 from headwater.exceptions import StoreError
 from headwater.store import columns, schema, tables
 from headwater.store.engine import create_engine
@@ -93,6 +94,8 @@ def _statements(dialect: str) -> dict[str, Any]:
             stmt = stmt.on_conflict_do_update(
                 index_elements=[table.c.id],
                 set_={c: stmt.excluded[c] for c in cols if c not in columns.RUN_IMMUTABLE},
+                # The orchestration rules: terminal states are final, stale writes lose.
+                where=sa.text(run_upsert_guard(name)),
             )
         else:
             stmt = stmt.on_conflict_do_nothing()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.core.records import Batch, Row
+from headwater.core.rules import run_upsert_guard
 from headwater.store import columns, schema
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,10 @@ def _upsert(table: str, cols: tuple[str, ...]) -> str:
     names = ", ".join(cols)
     marks = ", ".join("?" for _ in cols)
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in columns.RUN_IMMUTABLE)
+    # The orchestration rules (core/rules.py): terminal states are final, stale writes lose.
     return (
-        f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates} "
+        f"WHERE {run_upsert_guard(table)}"
     )
 
 
