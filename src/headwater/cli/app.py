@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from headwater.cli import config, flow_runs, task_runs
+from headwater.cli import config, flow_runs, run_command, task_runs
 
 
 def headwater_version() -> str:
@@ -58,6 +58,10 @@ def create_app() -> typer.Typer:
     )
     app.callback()(_root)
     app.command("version")(version)
+    app.command(
+        "run",
+        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+    )(run_command.run)
 
     flow_run = typer.Typer(
         no_args_is_help=True, help="List flow runs, inspect one, and read its logs."

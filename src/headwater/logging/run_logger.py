@@ -139,6 +139,9 @@ def setup_logging() -> None:
         if settings.log_to_console:
             console = logging.StreamHandler(sys.stderr)
             console.setFormatter(ConsoleFormatter())
+            # Records made with extra={"console": False} go to the store only
+            # (e.g. a wrapped command's output, which is already on the terminal).
+            console.addFilter(lambda record: getattr(record, "console", True))
             root.addHandler(console)
         _configured = True
 
