@@ -14,6 +14,7 @@ __all__ = [
     "Abort",
     "CancelledRun",
     "ConfigurationError",
+    "Conflict",
     "CrashedRun",
     "EngineSignal",
     "FailedRun",
@@ -22,10 +23,12 @@ __all__ = [
     "MappingLengthMismatch",
     "MappingMissingIterable",
     "MissingContextError",
+    "NotReady",
     "ObjectNotFound",
     "ParameterBindError",
     "ParameterTypeError",
     "Pause",
+    "PayloadTooLarge",
     "StoreError",
     "TaskRunTimeoutError",
     "TerminationSignal",
@@ -71,6 +74,18 @@ class StoreError(HeadwaterError):
 
 class ObjectNotFound(HeadwaterError):
     """A flow run, task run or other object with that id or name does not exist."""
+
+
+class Conflict(HeadwaterError):
+    """The request contradicts the stored state (e.g. a rejected state transition)."""
+
+
+class PayloadTooLarge(HeadwaterError):
+    """A request body, or a field of it, is over its size limit."""
+
+
+class NotReady(HeadwaterError):
+    """The server cannot serve yet: its database is unreachable or not at the schema head."""
 
 
 class EngineSignal(BaseException):

@@ -40,6 +40,17 @@ class Settings:
     recorder_flush_interval: float = 0.01
     recorder_batch_size: int = 5000
     task_runner_max_workers: int | None = None
+    #: the key clients must send as `Authorization: Bearer <key>`; required to serve
+    #: a non-loopback address
+    api_key: str | None = None
+    server_host: str = "127.0.0.1"
+    server_port: int = 4200
+    #: run the background services (crash detection...) in the server process
+    server_services: bool = True
+    server_services_interval: float = 30.0
+    server_parameters_max_bytes: int = 512 * 1024
+    server_request_max_bytes: int = 4 * 1024 * 1024
+    server_records_max_bytes: int = 32 * 1024 * 1024
 
     @property
     def effective_database_url(self) -> str:
@@ -51,6 +62,12 @@ class Settings:
     @property
     def profiles_path(self) -> Path:
         return self.home / "profiles.toml"
+
+    def __repr__(self) -> str:
+        shown = self.as_dict()
+        if shown["api_key"]:
+            shown["api_key"] = "***"
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

@@ -26,7 +26,16 @@ def test_every_command_and_option_has_help_text() -> None:
             walk(sub, f"{path} {name}")
 
     root = get_command(create_app())
-    assert set(root.commands) == {"version", "flow-run", "task-run", "config"}  # type: ignore[attr-defined]
+    assert set(root.commands) == {  # type: ignore[attr-defined]
+        "version",
+        "flow-run",
+        "task-run",
+        "config",
+        "run",
+        "server",
+        "services",
+        "database",
+    }
     walk(root, "headwater")
 
 

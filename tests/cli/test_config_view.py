@@ -29,17 +29,10 @@ def test_shows_every_setting_with_its_source(home: Path, monkeypatch: pytest.Mon
 
     assert result.exit_code == 0, result.output
     rows = _rows(result.stdout)
-    assert set(rows) == {
-        "HEADWATER_HOME",
-        "HEADWATER_PROFILE",
-        "HEADWATER_DATABASE_URL",
-        "HEADWATER_API_URL",
-        "HEADWATER_LOGGING_LEVEL",
-        "HEADWATER_LOG_TO_CONSOLE",
-        "HEADWATER_RECORDER_FLUSH_INTERVAL",
-        "HEADWATER_RECORDER_BATCH_SIZE",
-        "HEADWATER_TASK_RUNNER_MAX_WORKERS",
-    }
+    from headwater.settings import Settings
+
+    assert set(rows) == {f"HEADWATER_{name.upper()}" for name in Settings.__dataclass_fields__}
+    assert "HEADWATER_API_KEY" in rows
     assert rows["HEADWATER_HOME"] == [str(home), "env", "HEADWATER_HOME"]
     assert rows["HEADWATER_LOGGING_LEVEL"][:3] == ["DEBUG", "profile", "'dev'"]
     assert rows["HEADWATER_RECORDER_BATCH_SIZE"] == ["250", "env", "HEADWATER_RECORDER_BATCH_SIZE"]
@@ -68,3 +61,13 @@ def test_bad_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     result = invoke("config", "view")
 
     assert_one_line_error(result, "HEADWATER_RECORDER_BATCH_SIZE='lots'")
+
+
+def test_api_key_is_never_shown(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEADWATER_API_KEY", "s3cret-value")
+
+    result = invoke("config", "view")
+
+    assert result.exit_code == 0, result.output
+    assert "s3cret-value" not in result.stdout
+    assert _rows(result.stdout)["HEADWATER_API_KEY"] == ["***"]

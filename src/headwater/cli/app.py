@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from headwater.cli import config, flow_runs, run_command, task_runs
+from headwater.cli import config, flow_runs, run_command, server, task_runs
 
 
 def headwater_version() -> str:
@@ -78,4 +78,5 @@ def create_app() -> typer.Typer:
     config_app = typer.Typer(no_args_is_help=True, help="Show Headwater's settings.")
     config_app.command("view")(config.view)
     app.add_typer(config_app, name="config")
+    server.register(app)
     return app

@@ -85,6 +85,8 @@ def setting_sources(settings: Settings) -> dict[str, str]:
 def _display(name: str, value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
+    if name.endswith("_key"):
+        return "***"  # set, but never shown
     if name.endswith("_url"):
         from headwater.cli.output import mask_url
 

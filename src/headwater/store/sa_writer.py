@@ -10,17 +10,18 @@ of rows cost a few round trips, not thousands.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from headwater.core.records import Batch, Row
+from headwater.core.records import Batch
 from headwater.core.rules import run_upsert_guard
 from headwater.exceptions import StoreError
 from headwater.store import columns, schema, tables
@@ -84,7 +85,8 @@ def _values(table: sa.Table, cols: tuple[str, ...]) -> dict[str, sa.BindParamete
     return {name: sa.bindparam(name, type_=_bind_type(table.c[name])) for name in cols}
 
 
-def _statements(dialect: str) -> dict[str, Any]:
+@functools.cache
+def statements(dialect: str) -> dict[str, Any]:
     """The write statement of each recorded table: upserts for runs, insert-or-skip else."""
     insert = _dialect_insert(dialect)
     statements: dict[str, Any] = {}
@@ -101,6 +103,26 @@ def _statements(dialect: str) -> dict[str, Any]:
             stmt = stmt.on_conflict_do_nothing()
         statements[name] = stmt
     return statements
+
+
+def write_rows(conn: sa.Connection, batch: Batch) -> None:
+    """Write every record of `batch` on `conn`, inside the caller's transaction.
+
+    Flows first, then runs, then what refers to runs: PostgreSQL checks foreign
+    keys. The server's ingest route calls this too, on its own connection.
+    """
+    prepared = statements(conn.dialect.name)
+    for table, rows in (
+        ("flow", batch.flows.values()),
+        ("flow_run", batch.flow_runs.values()),
+        ("task_run", batch.task_runs.values()),
+        ("state", batch.states),
+        ("log", batch.logs),
+    ):
+        cols = tables.RECORDED[table][1]
+        params = [dict(zip(cols, row, strict=True)) for row in rows]
+        if params:
+            conn.execute(prepared[table], params)
 
 
 class SAWriter:
@@ -124,23 +146,13 @@ class SAWriter:
             if self._engine is None:
                 schema.ensure_schema(self.url)
                 engine = create_engine(self.url, json_serializer=_json_serializer)
-                self._statements = _statements(engine.dialect.name)
+                self._statements = statements(engine.dialect.name)
                 self._engine = engine
 
     def write(self, batch: Batch) -> None:
         engine = self._connected()
         with engine.begin() as conn:
-            self._execute(conn, "flow", batch.flows.values())
-            self._execute(conn, "flow_run", batch.flow_runs.values())
-            self._execute(conn, "task_run", batch.task_runs.values())
-            self._execute(conn, "state", batch.states)
-            self._execute(conn, "log", batch.logs)
-
-    def _execute(self, conn: sa.Connection, table: str, rows: Iterable[Row]) -> None:
-        cols = tables.RECORDED[table][1]
-        params = [dict(zip(cols, row, strict=True)) for row in rows]
-        if params:
-            conn.execute(self._statements[table], params)
+            write_rows(conn, batch)
 
     def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
         """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`."""

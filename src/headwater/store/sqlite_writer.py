@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,25 @@ _CONVERT = {
 }
 
 
+def write_rows(conn: sqlite3.Connection, batch: Batch) -> None:
+    """Write every record of `batch` on `conn`, inside the caller's transaction.
+
+    Flows first, then runs, then what refers to runs (the order foreign keys need).
+    The server's ingest route calls this too, on its own connection.
+    """
+    for sql, table, rows in (
+        (INSERT_FLOW, "flow", batch.flows.values()),
+        (UPSERT_FLOW_RUN, "flow_run", batch.flow_runs.values()),
+        (UPSERT_TASK_RUN, "task_run", batch.task_runs.values()),
+        (INSERT_STATE, "state", batch.states),
+        (INSERT_LOG, "log", batch.logs),
+    ):
+        convert = _CONVERT[table]
+        converted = list(rows) if convert is None else [convert(row) for row in rows]
+        if converted:
+            conn.executemany(sql, converted)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open the store file with the settings every Headwater connection uses."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,22 +155,11 @@ class SQLiteWriter:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self._execute(conn, INSERT_FLOW, "flow", batch.flows.values())
-            self._execute(conn, UPSERT_FLOW_RUN, "flow_run", batch.flow_runs.values())
-            self._execute(conn, UPSERT_TASK_RUN, "task_run", batch.task_runs.values())
-            self._execute(conn, INSERT_STATE, "state", batch.states)
-            self._execute(conn, INSERT_LOG, "log", batch.logs)
+            write_rows(conn, batch)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-
-    @staticmethod
-    def _execute(conn: sqlite3.Connection, sql: str, table: str, rows: Iterable[Row]) -> None:
-        convert = _CONVERT[table]
-        converted = list(rows) if convert is None else [convert(row) for row in rows]
-        if converted:
-            conn.executemany(sql, converted)
 
     def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
         """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`."""

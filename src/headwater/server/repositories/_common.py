@@ -1,0 +1,38 @@
+"""Small helpers the repositories share: epoch conversion, tag filters, counting."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from headwater.schemas._types import epoch
+
+
+def seconds(moment: dt.datetime | None) -> float | None:
+    """A query parameter's datetime as epoch seconds (naive ones are UTC)."""
+    return None if moment is None else epoch(moment)
+
+
+def has_all_tags(
+    conn: sa.Connection, column: sa.ColumnElement[Any], tags: Sequence[str]
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions that the JSON array `column` holds every one of `tags`."""
+    if not tags:
+        return []
+    if conn.dialect.name == "postgresql":
+        return [sa.type_coerce(column, postgresql.JSONB).contains(list(tags))]
+    conditions: list[sa.ColumnElement[bool]] = []
+    for tag in tags:
+        each = sa.func.json_each(column).table_valued("value")
+        conditions.append(sa.exists().select_from(each).where(each.c.value == tag))
+    return conditions
+
+
+def total(conn: sa.Connection, query: sa.Select[Any]) -> int:
+    """How many rows `query` (without its order and paging) returns."""
+    counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    return int(conn.execute(counted).scalar_one())
