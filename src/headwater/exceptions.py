@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from headwater.core.errors import (
     CancelledRun,
     CrashedRun,
@@ -29,6 +31,7 @@ __all__ = [
     "ParameterTypeError",
     "Pause",
     "PayloadTooLarge",
+    "RecordsNotDelivered",
     "StoreError",
     "TaskRunTimeoutError",
     "TerminationSignal",
@@ -86,6 +89,37 @@ class PayloadTooLarge(HeadwaterError):
 
 class NotReady(HeadwaterError):
     """The server cannot serve yet: its database is unreachable or not at the schema head."""
+
+
+class RecordsNotDelivered(HeadwaterError):
+    """A flow run finished, but its final state reached only the local spool, not the server.
+
+    Nothing is lost: the records are durable in the spool and are delivered by
+    the next Headwater process that reaches the server, or by
+    `headwater spool flush`.
+    """
+
+    def __init__(
+        self,
+        *,
+        flow_run_id: str,
+        flow_run_name: str,
+        api_url: str,
+        spool_directory: Path,
+        reason: str,
+    ) -> None:
+        self.flow_run_id = flow_run_id
+        self.flow_run_name = flow_run_name
+        self.api_url = api_url
+        self.spool_directory = spool_directory
+        self.reason = reason
+        super().__init__(
+            f"Flow run {flow_run_name!r} ({flow_run_id}) finished, but the Headwater server at "
+            f"{api_url} was unreachable ({reason or 'no answer'}), so its final state was not "
+            f"delivered. Its records are spooled at {spool_directory} and will be delivered by "
+            "the next Headwater process that reaches the server, or now by "
+            "`headwater spool flush`."
+        )
 
 
 class EngineSignal(BaseException):

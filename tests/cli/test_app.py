@@ -35,6 +35,7 @@ def test_every_command_and_option_has_help_text() -> None:
         "server",
         "services",
         "database",
+        "spool",
     }
     walk(root, "headwater")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from headwater.cli import config, flow_runs, run_command, server, task_runs
+from headwater.cli import config, flow_runs, run_command, server, spool, task_runs
 
 
 def headwater_version() -> str:
@@ -78,5 +78,10 @@ def create_app() -> typer.Typer:
     config_app = typer.Typer(no_args_is_help=True, help="Show Headwater's settings.")
     config_app.command("view")(config.view)
     app.add_typer(config_app, name="config")
+    spool_app = typer.Typer(
+        no_args_is_help=True, help="Deliver run records spooled while the server was away."
+    )
+    spool_app.command("flush")(spool.flush)
+    app.add_typer(spool_app, name="spool")
     server.register(app)
     return app

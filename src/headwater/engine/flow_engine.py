@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from headwater.client import check_delivered
 from headwater.context import FlowRunContext, current_tags, flow_run_context, task_run_context
 from headwater.core.ids import flow_id, uuid7_hex
 from headwater.core.states import State, StateType
@@ -193,6 +194,16 @@ def _context(launch: _Launch) -> FlowRunContext:
 
 
 def _outcome(launch: _Launch, return_state: bool) -> Any:
+    try:
+        return _state_outcome(launch, return_state)
+    finally:
+        if launch.parent is None:
+            # A root run whose final state reached only the local spool (server
+            # unreachable) fails loudly, naming the spool; see docs/remote-mode.md.
+            check_delivered(get_recorder().backend, launch.run.hex_id)
+
+
+def _state_outcome(launch: _Launch, return_state: bool) -> Any:
     state = launch.run.state
     log = flow_run_logger(launch.run)
     if state.is_completed():

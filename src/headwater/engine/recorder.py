@@ -51,6 +51,11 @@ class Recorder:
         self._closed = False
         self._pid = os.getpid()
 
+    @property
+    def backend(self) -> Writer:
+        """What the records go through: a store writer, or an `HttpBackend`."""
+        return self._writer
+
     # -- hot path -----------------------------------------------------------------
     def flow(self, row: Row) -> None:
         with self._lock:
@@ -181,19 +186,19 @@ _recorder_lock = threading.Lock()
 
 
 def get_recorder() -> Recorder:
-    """The process's recorder, writing to the configured store."""
+    """The process's recorder, writing to the configured store or server."""
     global _recorder
     recorder = _recorder
     if recorder is not None:
         return recorder
     with _recorder_lock:
         if _recorder is None:
+            from headwater.client import open_backend
             from headwater.settings import get_settings
-            from headwater.store.writer import open_writer
 
             settings = get_settings()
             _recorder = Recorder(
-                open_writer(settings.effective_database_url),
+                open_backend(settings),
                 flush_interval=settings.recorder_flush_interval,
                 batch_size=settings.recorder_batch_size,
             )
