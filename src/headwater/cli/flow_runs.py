@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from headwater.cli.session import handle_errors, open_store
+from headwater.cli.session import handle_errors, open_reader
 
 if TYPE_CHECKING:
-    from headwater.cli.session import Store
+    from headwater.cli.session import Reader
     from headwater.store.queries import FlowRunRow, LogRow
 
-#: How often `logs --follow` reads the store.
+#: How often `logs --follow` reads the store (or asks the server).
 POLL_INTERVAL = 0.5
 #: Seconds `logs --follow` looks back on each poll: lines logged by different
 #: threads can reach the store in different batches, slightly out of order.
@@ -90,8 +90,8 @@ def ls(
     state_types = parsing.parse_states(state or [])
     since_time = parsing.parse_time(since, "--since") if since else None
     until_time = parsing.parse_time(until, "--until") if until else None
-    with open_store() as store, store.engine.connect() as conn:
-        parent_id = None if parent is None else queries.read_flow_run(conn, parent).id
+    with open_reader() as reader:
+        parent_id = None if parent is None else reader.read_flow_run(parent).id
         filters = queries.FlowRunFilters(
             flow_name=flow,
             state_types=state_types,
@@ -99,8 +99,8 @@ def ls(
             until=until_time,
             parent_flow_run_id=parent_id,
         )
-        runs = queries.list_flow_runs(conn, **filters, limit=limit)
-        counts = queries.count_flow_runs_by_state(conn, **filters)
+        runs = reader.list_flow_runs(**filters, limit=limit)
+        counts = reader.count_flow_runs_by_state(**filters)
     if as_json:
         output.print_json([output.flow_run_json(run) for run in runs])
         return
@@ -141,27 +141,23 @@ def inspect(flow_run_id: FlowRunId, as_json: JsonOption = False) -> None:
     """Show a flow run: its details, task runs and state history."""
     from headwater.cli import output
     from headwater.exceptions import ObjectNotFound
-    from headwater.store import queries
 
-    with open_store() as store, store.engine.connect() as conn:
-        run = queries.read_flow_run(conn, flow_run_id)
+    with open_reader() as reader:
+        run = reader.read_flow_run(flow_run_id)
         parent: FlowRunRow | None = None
         if run.parent_flow_run_id is not None:
             try:
-                parent = queries.read_flow_run(conn, run.parent_flow_run_id)
+                parent = reader.read_flow_run(run.parent_flow_run_id)
             except ObjectNotFound:  # pruned by retention
                 parent = None
-        task_runs = queries.list_task_runs(
-            conn,
+        task_runs = reader.list_task_runs(
             flow_run_id=run.id,
             limit=None if as_json else INSPECT_TASK_RUNS,
             newest_first=False,
         )
-        task_counts = queries.count_task_runs_by_state(conn, flow_run_id=run.id)
-        history = queries.read_state_history(conn, flow_run_id=run.id)
-        subflow_runs = sum(
-            queries.count_flow_runs_by_state(conn, parent_flow_run_id=run.id).values()
-        )
+        task_counts = reader.count_task_runs_by_state(flow_run_id=run.id)
+        history = reader.read_state_history(flow_run_id=run.id)
+        subflow_runs = sum(reader.count_flow_runs_by_state(parent_flow_run_id=run.id).values())
     if as_json:
         document = output.flow_run_json(run)
         document["task_runs"] = [output.task_run_json(task) for task in task_runs]
@@ -268,14 +264,12 @@ def logs(
     """Print the logs of a flow run and its task runs, oldest first."""
     from headwater.cli import output, parsing
     from headwater.core.states import TERMINAL_TYPES
-    from headwater.store import queries
 
     min_level = parsing.parse_level(level) if level else None
     try:
-        with open_store() as store:
-            with store.engine.connect() as conn:
-                run = queries.read_flow_run(conn, flow_run_id)
-                lines = queries.read_logs(conn, flow_run_id=run.id, min_level=min_level)
+        with open_reader() as reader:
+            run = reader.read_flow_run(flow_run_id)
+            lines = reader.read_logs(flow_run_id=run.id, min_level=min_level)
             printer = LogPrinter()
             printer.write(lines)
             finished_a_while_ago = (
@@ -283,7 +277,7 @@ def logs(
                 and time.time() - run.state_timestamp > FOLLOW_OVERLAP
             )
             if follow and not finished_a_while_ago:
-                _follow(store, run, lines, min_level, printer)
+                _follow(reader, run, lines, min_level, printer)
             elif not lines:
                 output.note(f"No logs for flow run {run.id}.")
     except KeyboardInterrupt:
@@ -293,7 +287,7 @@ def logs(
 
 
 def _follow(
-    store: Store,
+    reader: Reader,
     run: FlowRunRow,
     lines: list[LogRow],
     min_level: int | None,
@@ -301,10 +295,11 @@ def _follow(
 ) -> None:
     """Print lines as they reach the store until the run is final, plus one more poll.
 
-    The extra poll picks up lines flushed just after the final state.
+    The extra poll picks up lines flushed just after the final state. Against a
+    server this polls `GET /api/logs` the same way (its `since` includes the
+    bound; lines are de-duplicated by id either way).
     """
     from headwater.core.states import TERMINAL_TYPES
-    from headwater.store import queries
 
     seen = {line.id: line.timestamp for line in lines}
     latest = max(seen.values(), default=None)
@@ -314,15 +309,14 @@ def _follow(
         time.sleep(POLL_INTERVAL)
         polls += 1
         if polls % CRASH_CHECK_POLLS == 0:
-            store.detect_crashed_runs()
-        with store.engine.connect() as conn:
-            state_type = queries.read_flow_run(conn, run.id).state_type
-            new_lines = queries.read_logs(
-                conn,
-                flow_run_id=run.id,
-                after_timestamp=None if latest is None else latest - FOLLOW_OVERLAP,
-                min_level=min_level,
-            )
+            reader.detect_crashed_runs()
+        reader.refresh()
+        state_type = reader.read_flow_run(run.id).state_type
+        new_lines = reader.read_logs(
+            flow_run_id=run.id,
+            after_timestamp=None if latest is None else latest - FOLLOW_OVERLAP,
+            min_level=min_level,
+        )
         unseen = [line for line in new_lines if line.id not in seen]
         seen.update((line.id, line.timestamp) for line in unseen)
         printer.write(unseen)

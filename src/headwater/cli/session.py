@@ -1,5 +1,10 @@
-"""What every store command does around its queries: open the store, detect crashed
-runs, and turn any error a user can fix into one red line on stderr.
+"""What every store command does around its queries: open the store (or, with
+HEADWATER_API_URL set, a server), detect crashed runs, and turn any error a user
+can fix into one red line on stderr.
+
+Commands read through a `Reader`: the store's queries on one connection in
+embedded mode, the REST API in remote mode. Both return the same row
+dataclasses (`headwater.store.queries`), so each command renders them once.
 """
 
 from __future__ import annotations
@@ -8,13 +13,17 @@ import contextlib
 import dataclasses
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from headwater.exceptions import HeadwaterError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+
+    from headwater.core.states import StateType
+    from headwater.store.queries import FlowRunRow, LogRow, StateRow, TaskRunRow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -75,6 +84,127 @@ def open_store() -> Iterator[Store]:
         yield store
     finally:
         engine.dispose()
+
+
+class Reader(Protocol):
+    """What the run commands read; the names and arguments of `headwater.store.queries`."""
+
+    def list_flow_runs(
+        self,
+        *,
+        flow_name: str | None = ...,
+        state_types: Iterable[StateType | str] | None = ...,
+        since: float | None = ...,
+        until: float | None = ...,
+        parent_flow_run_id: uuid.UUID | None = ...,
+        limit: int | None = ...,
+    ) -> list[FlowRunRow]: ...
+
+    def count_flow_runs_by_state(
+        self,
+        *,
+        flow_name: str | None = ...,
+        state_types: Iterable[StateType | str] | None = ...,
+        since: float | None = ...,
+        until: float | None = ...,
+        parent_flow_run_id: uuid.UUID | None = ...,
+    ) -> dict[StateType, int]: ...
+
+    def read_flow_run(self, flow_run_id: str | uuid.UUID) -> FlowRunRow: ...
+
+    def list_task_runs(
+        self,
+        *,
+        flow_run_id: uuid.UUID | None = ...,
+        state_types: Iterable[StateType | str] | None = ...,
+        limit: int | None = ...,
+        newest_first: bool = ...,
+    ) -> list[TaskRunRow]: ...
+
+    def count_task_runs_by_state(
+        self,
+        *,
+        flow_run_id: uuid.UUID | None = ...,
+        state_types: Iterable[StateType | str] | None = ...,
+    ) -> dict[StateType, int]: ...
+
+    def read_state_history(self, *, flow_run_id: uuid.UUID) -> list[StateRow]: ...
+
+    def read_logs(
+        self,
+        *,
+        flow_run_id: uuid.UUID,
+        after_timestamp: float | None = ...,
+        min_level: int | None = ...,
+    ) -> list[LogRow]: ...
+
+    def detect_crashed_runs(self) -> int:
+        """Mark crashed runs (embedded mode; a server does it itself); return how many."""
+        ...
+
+    def refresh(self) -> None:
+        """Let the next read see what was written since the last (`logs --follow`)."""
+        ...
+
+
+class StoreReader:
+    """A `Reader` over the store: the queries, on one connection (one consistent snapshot)."""
+
+    def __init__(self, store: Store, conn: sa.Connection) -> None:
+        from headwater.store import queries
+
+        self._store = store
+        self._conn = conn
+        self._queries = queries
+
+    def list_flow_runs(self, **filters: Any) -> list[FlowRunRow]:
+        return self._queries.list_flow_runs(self._conn, **filters)
+
+    def count_flow_runs_by_state(self, **filters: Any) -> dict[StateType, int]:
+        return self._queries.count_flow_runs_by_state(self._conn, **filters)
+
+    def read_flow_run(self, flow_run_id: str | uuid.UUID) -> FlowRunRow:
+        return self._queries.read_flow_run(self._conn, flow_run_id)
+
+    def list_task_runs(self, **filters: Any) -> list[TaskRunRow]:
+        return self._queries.list_task_runs(self._conn, **filters)
+
+    def count_task_runs_by_state(self, **filters: Any) -> dict[StateType, int]:
+        return self._queries.count_task_runs_by_state(self._conn, **filters)
+
+    def read_state_history(self, *, flow_run_id: uuid.UUID) -> list[StateRow]:
+        return self._queries.read_state_history(self._conn, flow_run_id=flow_run_id)
+
+    def read_logs(self, **filters: Any) -> list[LogRow]:
+        return self._queries.read_logs(self._conn, **filters)
+
+    def detect_crashed_runs(self) -> int:
+        return self._store.detect_crashed_runs()
+
+    def refresh(self) -> None:
+        self._conn.rollback()  # ends the read transaction, and with it the snapshot
+
+
+@contextlib.contextmanager
+def open_reader() -> Iterator[Reader]:
+    """What the run commands read: the server at HEADWATER_API_URL if set, else the store.
+
+    Against a server, crash detection is the server's job and is not run here.
+    """
+    from headwater.settings import get_settings
+
+    settings = get_settings()
+    if settings.api_url:
+        from headwater.client.reader import RemoteReader
+
+        remote = RemoteReader(settings.api_url, api_key=settings.api_key)
+        try:
+            yield remote
+        finally:
+            remote.close()
+        return
+    with open_store() as store, store.engine.connect() as conn:
+        yield StoreReader(store, conn)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from headwater.cli.flow_runs import JsonOption, StateOption
-from headwater.cli.session import handle_errors, open_store
+from headwater.cli.session import handle_errors, open_reader
 
 
 @handle_errors
@@ -31,23 +31,19 @@ def ls(
     from rich.text import Text
 
     from headwater.cli import output, parsing
-    from headwater.store import queries
 
     state_types = parsing.parse_states(state or [])
-    with open_store() as store, store.engine.connect() as conn:
+    with open_reader() as reader:
         flow_run_id = None
         if flow_run is not None:
-            flow_run_id = queries.read_flow_run(conn, flow_run).id
-        runs = queries.list_task_runs(
-            conn,
+            flow_run_id = reader.read_flow_run(flow_run).id
+        runs = reader.list_task_runs(
             flow_run_id=flow_run_id,
             state_types=state_types,
             limit=limit,
             newest_first=flow_run_id is None,
         )
-        counts = queries.count_task_runs_by_state(
-            conn, flow_run_id=flow_run_id, state_types=state_types
-        )
+        counts = reader.count_task_runs_by_state(flow_run_id=flow_run_id, state_types=state_types)
     if as_json:
         output.print_json([output.task_run_json(run) for run in runs])
         return
