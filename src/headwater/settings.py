@@ -51,6 +51,8 @@ class Settings:
     server_parameters_max_bytes: int = 512 * 1024
     server_request_max_bytes: int = 4 * 1024 * 1024
     server_records_max_bytes: int = 32 * 1024 * 1024
+    #: seconds between polls of a live stream when no notification arrives
+    server_stream_poll_interval: float = 1.0
 
     @property
     def effective_database_url(self) -> str:

@@ -113,7 +113,9 @@ def start(
         workers=workers,
         access_log=access_log,
         log_level=settings.logging_level.lower(),
-        timeout_graceful_shutdown=10,
+        # Open live streams resume without gaps (Last-Event-ID): no need to hold
+        # a shutdown for them.
+        timeout_graceful_shutdown=3,
     )
 
 

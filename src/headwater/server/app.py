@@ -16,10 +16,13 @@ from fastapi.openapi.utils import get_openapi
 
 from headwater.schemas.records import Records
 from headwater.server import api, errors
+from headwater.server.api import stream
 from headwater.server.config import ServerConfig
 from headwater.server.database import Database
 from headwater.server.middleware import ApiKeyMiddleware, BodyLimitMiddleware
+from headwater.server.notifications import create_notifier
 from headwater.server.services import Services
+from headwater.server.streams import StreamOptions
 from headwater.settings import Settings, get_settings
 
 #: Endpoints whose bodies are batches, allowed `records_max_bytes`.
@@ -35,6 +38,8 @@ def create_app(
     records_max_bytes: int | None = None,
     services: bool = False,
     services_interval: float | None = None,
+    stream_poll_interval: float | None = None,
+    stream_heartbeat_interval: float | None = None,
 ) -> FastAPI:
     """A new Headwater API app on the store of `settings` (default: the process's settings).
 
@@ -46,6 +51,10 @@ def create_app(
         records_max_bytes: the largest body of /api/records and /api/logs (32 MiB).
         services: run the background services in this process.
         services_interval: seconds between two rounds of the services (30).
+        stream_poll_interval: seconds between two polls of a live stream when no
+            notification woke it (1).
+        stream_heartbeat_interval: seconds of silence before a live stream sends a
+            heartbeat (15).
 
     Example:
         >>> import uvicorn
@@ -62,12 +71,20 @@ def create_app(
         services_interval=services_interval or defaults.services_interval,
     )
     url = settings.effective_database_url
+    stream_defaults = StreamOptions()
+    stream_options = StreamOptions(
+        poll_interval=stream_poll_interval or stream_defaults.poll_interval,
+        heartbeat_interval=stream_heartbeat_interval or stream_defaults.heartbeat_interval,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(url)
         database.ensure_schema()
         app.state.database = database
+        notifier = create_notifier(url)
+        await notifier.start()
+        app.state.notifier = notifier
         runner = Services(url, interval=config.services_interval) if config.services else None
         if runner is not None:
             runner.start()
@@ -76,6 +93,7 @@ def create_app(
         finally:
             if runner is not None:
                 runner.stop()
+            await notifier.stop()
             database.dispose()
 
     from headwater._version import __version__
@@ -90,7 +108,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.stream_options = stream_options
     app.include_router(api.router(), prefix="/api")
+    app.include_router(stream.router, prefix="/api")
     errors.install(app)
     app.add_middleware(
         BodyLimitMiddleware,

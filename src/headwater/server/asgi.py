@@ -24,4 +24,5 @@ def app_from_environment() -> FastAPI:
         records_max_bytes=settings.server_records_max_bytes,
         services=settings.server_services,
         services_interval=settings.server_services_interval,
+        stream_poll_interval=settings.server_stream_poll_interval,
     )

@@ -24,6 +24,7 @@ from headwater.schemas.flow_runs import (
 from headwater.schemas.states import SetStateRequest, SetStateResponse, StateResponse
 from headwater.server.api._responses import errors
 from headwater.server.dependencies import ConfigDep, DatabaseDep
+from headwater.server.notifications import NotifierDep
 from headwater.server.repositories import flow_runs, states
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
@@ -31,7 +32,11 @@ router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
 @router.post("", status_code=201, responses=errors(404, 413))
 def create_flow_run(
-    db: DatabaseDep, config: ConfigDep, body: FlowRunCreate, response: Response
+    db: DatabaseDep,
+    config: ConfigDep,
+    notifier: NotifierDep,
+    body: FlowRunCreate,
+    response: Response,
 ) -> FlowRunResponse:
     """Create a flow run (201); with the `id` of an existing run, return that run (200)."""
     if body.parameters and json_size(body.parameters) > config.parameters_max_bytes:
@@ -43,7 +48,9 @@ def create_flow_run(
 
     with db.write() as conn:
         run, created = flow_runs.create(conn, body=body, name=body.name or generate_run_name())
-    if not created:
+    if created:
+        notifier.publish([run.id])
+    else:
         response.status_code = 200
     return run
 
@@ -93,7 +100,7 @@ def read_flow_run_states(db: DatabaseDep, flow_run_id: uuid.UUID) -> list[StateR
 
 @router.post("/{flow_run_id}/set_state", responses=errors(404, 409))
 def set_flow_run_state(
-    db: DatabaseDep, flow_run_id: uuid.UUID, body: SetStateRequest
+    db: DatabaseDep, notifier: NotifierDep, flow_run_id: uuid.UUID, body: SetStateRequest
 ) -> SetStateResponse:
     """Move the flow run to a new state, if the orchestration rules accept it (else 409).
 
@@ -142,6 +149,7 @@ def set_flow_run_state(
         )
         if not changed:
             raise Conflict("The run's state changed meanwhile; read it again and retry.")
+    notifier.publish([flow_run_id])
     state = StateResponse(
         id=state_id,
         flow_run_id=flow_run_id,

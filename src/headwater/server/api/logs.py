@@ -15,6 +15,7 @@ from headwater.schemas.logs import LogCreate, LogQuery, LogResponse
 from headwater.schemas.records import RecordCounts
 from headwater.server.api._responses import errors
 from headwater.server.dependencies import DatabaseDep
+from headwater.server.notifications import NotifierDep
 from headwater.server.repositories import logs
 from headwater.server.repositories.records import write_batch
 
@@ -26,7 +27,7 @@ def _id(value: str | None) -> str | None:
 
 
 @router.post("", responses=errors(413))
-def create_logs(db: DatabaseDep, body: list[LogCreate]) -> RecordCounts:
+def create_logs(db: DatabaseDep, notifier: NotifierDep, body: list[LogCreate]) -> RecordCounts:
     """Record a batch of log lines; lines whose `id` is already recorded are ignored."""
     now = time.time()
     rows = [
@@ -43,6 +44,7 @@ def create_logs(db: DatabaseDep, body: list[LogCreate]) -> RecordCounts:
     ]
     with db.write() as conn:
         write_batch(conn, Batch(logs=rows))
+    notifier.publish(row[1] for row in rows)
     return RecordCounts(logs=len(rows))
 
 

@@ -19,6 +19,7 @@ from headwater.server.api._responses import errors
 from headwater.server.config import ServerConfig
 from headwater.server.database import Database
 from headwater.server.dependencies import ConfigDep, DatabaseDep
+from headwater.server.notifications import Notifier, NotifierDep, flow_run_ids_of
 from headwater.server.repositories.records import write_batch
 
 router = APIRouter(tags=["records"])
@@ -36,7 +37,9 @@ _ERRORS = errors(409, 413, 503)
         }
     },
 )
-async def ingest_records(request: Request, db: DatabaseDep, config: ConfigDep) -> RecordCounts:
+async def ingest_records(
+    request: Request, db: DatabaseDep, config: ConfigDep, notifier: NotifierDep
+) -> RecordCounts:
     """Write a batch of flows, flow runs, task runs, states and logs atomically.
 
     Each item's keys are the columns of its table; see docs/rest-api.md. Flows,
@@ -45,10 +48,10 @@ async def ingest_records(request: Request, db: DatabaseDep, config: ConfigDep) -
     received. May be gzip-compressed (`Content-Encoding: gzip`).
     """
     body = await request.body()
-    return await run_in_threadpool(_ingest, body, db, config)
+    return await run_in_threadpool(_ingest, body, db, config, notifier)
 
 
-def _ingest(body: bytes, db: Database, config: ServerConfig) -> RecordCounts:
+def _ingest(body: bytes, db: Database, config: ServerConfig, notifier: Notifier) -> RecordCounts:
     try:
         records = Records.model_validate_json(body or b"{}")
     except ValidationError as exc:
@@ -64,4 +67,5 @@ def _ingest(body: bytes, db: Database, config: ServerConfig) -> RecordCounts:
     batch = records.to_batch()
     with db.write() as conn:
         write_batch(conn, batch)
+    notifier.publish(flow_run_ids_of(batch))
     return records.counts()
