@@ -151,16 +151,20 @@ def running_server(
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`headwater server start` on a free port; yields (base URL of the API, the process)."""
     port = free_port()
+    argv = [*headwater_command(), "server", "start", "--port", str(port), *args]
+    with serving(argv, port, home, server_env(home, database_url, **env)) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(
+    argv: list[str], port: int, home: Path, env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start a server process with `argv`, wait for /api/health, stop it afterwards."""
     log = home / f"server-{port}.log"
     home.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        process = subprocess.Popen(
-            [*headwater_command(), "server", "start", "--port", str(port), *args],
-            env=server_env(home, database_url, **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 30

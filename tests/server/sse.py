@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from .helpers import free_port, server_env
+from .helpers import free_port, server_env, serving
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,8 +139,6 @@ def app_server(
     For options `headwater server start` has no flag for (e.g. stream intervals).
     """
     port = free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / f"app-{port}.log"
     code = (
         "import json, sys, uvicorn\n"
         "from headwater.server import create_app\n"
@@ -149,33 +147,6 @@ def app_server(
         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning',"
         " timeout_graceful_shutdown=5)\n"
     )
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code, str(port), json.dumps(options)],
-            env=server_env(home, database_url),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    base = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited {process.returncode}: {log.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {log.read_text()}")
-            time.sleep(0.05)
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    argv = [sys.executable, "-c", code, str(port), json.dumps(options)]
+    with serving(argv, port, home, server_env(home, database_url)) as running:
+        yield running
