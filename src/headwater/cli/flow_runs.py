@@ -293,15 +293,23 @@ def _follow(
     min_level: int | None,
     printer: LogPrinter,
 ) -> None:
-    """Print lines as they reach the store until the run is final, plus one more poll.
+    """Print lines as they arrive until the run is final.
 
-    The extra poll picks up lines flushed just after the final state. Against a
-    server this polls `GET /api/logs` the same way (its `since` includes the
-    bound; lines are de-duplicated by id either way).
+    Against a server, the live stream pushes them. A store is polled, plus once
+    more after the final state for lines flushed just after it.
     """
     from headwater.core.states import TERMINAL_TYPES
 
     seen = {line.id: line.timestamp for line in lines}
+    stream = reader.stream_logs(flow_run_id=run.id, min_level=min_level)
+    if stream is not None:
+        # A server pushes lines as they arrive (GET /api/stream), history first:
+        # skip what was printed already, stop at its `end` event.
+        for batch in stream:
+            unseen = [line for line in batch if line.id not in seen]
+            seen.update((line.id, line.timestamp) for line in unseen)
+            printer.write(unseen)
+        return
     latest = max(seen.values(), default=None)
     finished = run.state_type in TERMINAL_TYPES
     polls = 0

@@ -146,6 +146,12 @@ class Reader(Protocol):
         """Let the next read see what was written since the last (`logs --follow`)."""
         ...
 
+    def stream_logs(
+        self, *, flow_run_id: uuid.UUID, min_level: int | None
+    ) -> Iterator[list[LogRow]] | None:
+        """Log lines pushed live until the run is final, or None: then poll `read_logs`."""
+        ...
+
 
 class StoreReader:
     """A `Reader` over the store: the queries, on one connection (one consistent snapshot)."""
@@ -183,6 +189,11 @@ class StoreReader:
 
     def refresh(self) -> None:
         self._conn.rollback()  # ends the read transaction, and with it the snapshot
+
+    def stream_logs(
+        self, *, flow_run_id: uuid.UUID, min_level: int | None
+    ) -> Iterator[list[LogRow]] | None:
+        return None  # a store pushes nothing: `logs --follow` polls it
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ httpx is imported when a reader is made, not with this module.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -292,7 +293,48 @@ class RemoteReader:
             params["since"] = _iso(after_timestamp)
         if min_level is not None:
             params["min_level"] = min_level
-        items = list(self._pages("/logs", params, None))
+        return self._log_rows(flow_run_id, list(self._pages("/logs", params, None)))
+
+    def stream_logs(
+        self, *, flow_run_id: uuid.UUID, min_level: int | None
+    ) -> Iterator[list[LogRow]] | None:
+        """Log lines as the server streams them (GET /api/stream), until its `end` event."""
+        return self._stream_logs(flow_run_id, min_level)
+
+    def _stream_logs(self, flow_run_id: uuid.UUID, min_level: int | None) -> Iterator[list[LogRow]]:
+        import httpx
+
+        params = {"flow_run_id": str(flow_run_id), "kinds": "logs"}
+        try:
+            with self._http.stream(
+                "GET", "/stream", params=params, timeout=httpx.Timeout(30.0, read=None)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ServerError(
+                        f"The Headwater server at {self.api_url} answered "
+                        f"{response.status_code} to GET /stream: {_message(response)}"
+                    )
+                event, data = "", ""
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data += line[5:].strip()
+                    elif not line:
+                        if event == "end":
+                            return
+                        if event == "log" and data:
+                            item = json.loads(data)
+                            if min_level is None or item["level"] >= min_level:
+                                yield self._log_rows(flow_run_id, [item])
+                        event, data = "", ""
+        except httpx.TransportError as exc:
+            raise ServerError(
+                f"Lost the live stream from the Headwater server at {self.api_url}: {_reason(exc)}"
+            ) from None
+
+    def _log_rows(self, flow_run_id: uuid.UUID, items: list[dict[str, Any]]) -> list[LogRow]:
         task_run_ids = {uuid.UUID(item["task_run_id"]) for item in items if item["task_run_id"]}
         self._learn_task_run_names(flow_run_id, task_run_ids - self._task_run_names.keys())
         rows = []
