@@ -38,6 +38,33 @@ def refusal(host: str, api_key: str | None, insecure_no_auth: bool) -> str | Non
     )
 
 
+def _upgrade_in_child(url: str) -> None:
+    """Create or upgrade the schema at `url` in a child process, if it is not at head."""
+    import subprocess
+    import sys
+
+    from headwater.cli import output
+    from headwater.store.schema import HEAD_REVISION, check_revision, read_revision
+
+    found = read_revision(url)
+    check_revision(url, found)  # a newer store: a clear error here
+    if found == HEAD_REVISION:
+        return
+    code = (
+        "import sys\n"
+        "from headwater.exceptions import HeadwaterError\n"
+        "from headwater.store.schema import ensure_schema\n"
+        "try:\n"
+        "    ensure_schema(sys.argv[1])\n"
+        "except HeadwaterError as exc:\n"
+        "    sys.exit(str(exc))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        output.fail(lines[-1] if lines else f"Cannot upgrade the store at {url}.")
+
+
 @handle_errors
 def start(
     host: Annotated[
@@ -90,10 +117,11 @@ def start(
     if reason:
         output.fail(reason)
     url = settings.effective_database_url
-    from headwater.store.schema import display_url, ensure_schema
+    from headwater.store.schema import display_url
 
-    # Once here, not racing in every worker process.
-    ensure_schema(url)
+    # Once here, not racing in every worker process; an upgrade runs in a child
+    # process so that alembic (~9 MB) never stays loaded in the server.
+    _upgrade_in_child(url)
     # uvicorn's worker processes read their settings from the environment.
     os.environ["HEADWATER_SERVER_SERVICES"] = "false" if no_services else "true"
     import uvicorn

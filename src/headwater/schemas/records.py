@@ -153,7 +153,8 @@ class LogRecord(_Record):
 class Records(BaseModel):
     """A batch of records, written in one transaction. Every list may be left out."""
 
-    model_config = ConfigDict(extra="forbid")
+    # No string cache: it kept ~17 MB per 4 MB batch alive, for no speed gain.
+    model_config = ConfigDict(extra="forbid", cache_strings=False)
 
     flows: list[FlowRecord] = Field(default_factory=list)
     flow_runs: list[FlowRunRecord] = Field(default_factory=list)

@@ -2,26 +2,43 @@
 
 Held to the same storage contract as the stdlib `SQLiteWriter` (tests/store).
 Rows arrive as positional tuples in `columns.py` order (ids as 32-digit hex,
-see `core.records`); they are bound as dicts keyed by column name through the
-tables, so the column types convert them (epoch floats to timestamptz, JSON).
-Each table's rows go in one executemany, which psycopg 3 pipelines: thousands
-of rows cost a few round trips, not thousands.
+see `core.records`).
+
+On PostgreSQL (the server's ingest path, ~4 rows per task run) a table's rows
+go in one statement per 2,000 rows: each column is sent as ONE JSON array
+(serialised by orjson in C) and `INSERT ... SELECT ... FROM ROWS FROM
+(json_array_elements_text(...), ...)` zips them back into rows, with the
+same conflict handling as the SQLAlchemy statements below (upserts guarded
+by the orchestration rules for runs, insert-or-skip for the rest). Measured
+per task run on the development machine: 6 us of Python and ~55 us of
+PostgreSQL CPU, against 150 us and ~100 us for one pipelined executemany per
+table through SQLAlchemy (a dict and a bind-processing pass per row, an
+executor start per row). Values are converted exactly as the column types
+convert them (`tables.Timestamp`'s rounding, JSON with `default=repr`, None
+as SQL NULL), and the statements run through `exec_driver_sql`, so driver
+errors still arrive as SQLAlchemy exceptions.
+
+Elsewhere (SQLite) the rows are bound as dicts keyed by column name through
+the tables, so the column types convert them, one executemany per table.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import itertools
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from headwater.core.records import Batch
+from headwater.core.records import Batch, Row
 from headwater.core.rules import run_upsert_guard
 from headwater.exceptions import StoreError
 from headwater.store import columns, schema, tables
@@ -111,7 +128,9 @@ def write_rows(conn: sa.Connection, batch: Batch) -> None:
     Flows first, then runs, then what refers to runs: PostgreSQL checks foreign
     keys. The server's ingest route calls this too, on its own connection.
     """
-    prepared = statements(conn.dialect.name)
+    postgres = conn.dialect.name == "postgresql"
+    postgresql_statements = _postgresql_statements() if postgres else {}
+    prepared = {} if postgres else statements(conn.dialect.name)
     for table, rows in (
         ("flow", batch.flows.values()),
         ("flow_run", batch.flow_runs.values()),
@@ -119,10 +138,130 @@ def write_rows(conn: sa.Connection, batch: Batch) -> None:
         ("state", batch.states),
         ("log", batch.logs),
     ):
-        cols = tables.RECORDED[table][1]
-        params = [dict(zip(cols, row, strict=True)) for row in rows]
-        if params:
-            conn.execute(prepared[table], params)
+        if not rows:
+            continue
+        if postgres:
+            sql, converters = postgresql_statements[table]
+            for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+                conn.exec_driver_sql(sql, _postgresql_parameters(chunk, converters))
+        else:
+            cols = tables.RECORDED[table][1]
+            conn.execute(prepared[table], [dict(zip(cols, row, strict=True)) for row in rows])
+
+
+# -- PostgreSQL: one INSERT ... SELECT per table, each column sent as one JSON array ----
+
+#: Rows per statement. Larger batches go in several statements: libpq keeps its
+#: send buffer at the largest message a connection ever sent, for the life of
+#: the pooled connection (20,000 rows in one statement left ~16 MB per
+#: connection); at this size a statement is ~1 MB and costs the same per row.
+_ROWS_PER_STATEMENT = 2000
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[tuple[Row, ...]]:
+    iterator = iter(rows)
+    while chunk := tuple(itertools.islice(iterator, size)):
+        yield chunk
+
+
+_NONE = type(None)
+_JSON_ENCODER = json.JSONEncoder(default=repr)  # what _json_serializer does, made once
+
+
+def _json_texts(values: tuple[Any, ...]) -> list[Any]:
+    """A JSON column: each value's JSON text, as `_json_serializer` writes it; None is NULL."""
+    encode = _JSON_ENCODER.encode
+    return [
+        None if v is None else "[]" if v == [] else "{}" if v == {} else encode(v) for v in values
+    ]
+
+
+def _epochs(values: tuple[Any, ...]) -> Sequence[Any]:
+    """A timestamp column as epoch seconds; a datetime is accepted too (naive means UTC)."""
+    if set(map(type, values)) <= {float, int, _NONE}:
+        return values
+    return [
+        (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).timestamp()
+        if isinstance(v, dt.datetime)
+        else v
+        for v in values
+    ]
+
+
+def _as_is(values: tuple[Any, ...]) -> Sequence[Any]:
+    # orjson writes str (and str enums: state types), int, float, None and
+    # uuid.UUID (dashed, which PostgreSQL reads as well as hex) natively.
+    return values
+
+
+def _column_sql(column: sa.Column[Any], text: str) -> tuple[str, Callable[..., Sequence[Any]]]:
+    """The SQL expression turning `text` (one JSON array element) into `column`'s value."""
+    column_type = column.type
+    if isinstance(column_type, sa.Uuid):
+        return f"{text}::uuid", _as_is
+    if isinstance(column_type, tables.Timestamp):
+        # Rounded to the microsecond exactly as `datetime.fromtimestamp` (and so
+        # `tables.Timestamp`) does; `to_timestamp(x)` alone rounds some
+        # half-microseconds the other way.
+        x = f"{text}::float8"
+        microseconds = f"round(({x} - trunc({x})) * 1000000)"
+        return f"to_timestamp(trunc({x})) + {microseconds} * interval '1 microsecond'", _epochs
+    if isinstance(column_type, sa.JSON):
+        return f"{text}::jsonb", _json_texts
+    if isinstance(column_type, sa.Integer):
+        return f"{text}::integer", _as_is
+    if isinstance(column_type, sa.String):
+        return text, _as_is
+    raise TypeError(f"no PostgreSQL binding for {column!r} ({column_type!r})")
+
+
+@functools.cache
+def _postgresql_statements() -> dict[str, tuple[str, tuple[Callable[..., Sequence[Any]], ...]]]:
+    """(SQL, converter per column) of each recorded table, for PostgreSQL.
+
+    Each parameter is one column of the batch as a JSON array; ROWS FROM zips
+    them back into rows.
+    """
+    result: dict[str, tuple[str, tuple[Callable[..., Sequence[Any]], ...]]] = {}
+    for name, (table, cols) in tables.RECORDED.items():
+        aliases = [f"c{i}" for i in range(len(cols))]
+        expressions, converters = zip(
+            *(_column_sql(table.c[c], a) for c, a in zip(cols, aliases, strict=True)), strict=True
+        )
+        elements = ", ".join("json_array_elements_text(%s::json)" for _ in cols)
+        names = ", ".join(f'"{c}"' for c in cols)
+        sql = (
+            f'INSERT INTO "{name}" AS {name} ({names}) '
+            f"SELECT {', '.join(expressions)} "
+            f"FROM ROWS FROM ({elements}) AS r({', '.join(aliases)})"
+        )
+        if name in ("flow_run", "task_run"):
+            updates = ", ".join(
+                f'"{c}" = excluded."{c}"' for c in cols if c not in columns.RUN_IMMUTABLE
+            )
+            # The orchestration rules: terminal states are final, stale writes lose.
+            sql += f" ON CONFLICT (id) DO UPDATE SET {updates} WHERE {run_upsert_guard(name)}"
+        else:
+            sql += " ON CONFLICT DO NOTHING"
+        result[name] = (sql, tuple(converters))
+    return result
+
+
+def _postgresql_parameters(
+    rows: Collection[tuple[Any, ...]], converters: tuple[Callable[..., Sequence[Any]], ...]
+) -> tuple[str, ...]:
+    """Each column of `rows` (the transpose) as the text of one JSON array."""
+    return tuple(
+        _dumps(convert(values))
+        for convert, values in zip(converters, zip(*rows, strict=True), strict=True)
+    )
+
+
+def _dumps(values: Sequence[Any]) -> str:
+    try:
+        return orjson.dumps(values).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits: let the database refuse it
+        return _JSON_ENCODER.encode(list(values))
 
 
 class SAWriter:

@@ -4,8 +4,10 @@ The server writes exactly what the store writers write: insert-or-ignore for
 flows, states and logs, upserts for runs guarded by the orchestration rules
 (`core/rules.py`). On SQLite it runs the stdlib writer's statements on the
 connection's driver connection (SQLAlchemy's per-row parameter processing
-would triple the cost of a batch); on PostgreSQL the SQLAlchemy writer's.
-Either way they join the transaction the route opened.
+would triple the cost of a batch); on PostgreSQL the SQLAlchemy writer's,
+which send each table's rows as a few set-based statements (one per 2,000
+rows, see `store/sa_writer.py`), not one statement per row. Either way they
+join the transaction the route opened.
 """
 
 from __future__ import annotations
