@@ -14,6 +14,7 @@ from headwater.core.errors import (
 
 __all__ = [
     "Abort",
+    "AmbiguousIdError",
     "CancelledRun",
     "ConfigurationError",
     "Conflict",
@@ -120,6 +121,10 @@ class RecordsNotDelivered(HeadwaterError):
             "the next Headwater process that reaches the server, or now by "
             "`headwater spool flush`."
         )
+
+
+class AmbiguousIdError(ObjectNotFound):
+    """An id prefix matches more than one object."""
 
 
 class EngineSignal(BaseException):

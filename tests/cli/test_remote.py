@@ -229,9 +229,18 @@ def test_follow_a_running_flow_until_it_finishes(remote: Server) -> None:
     assert len(messages) == len(set(messages))  # no line printed twice
 
 
-def test_a_prefix_or_unknown_id_is_one_line(remote: Server) -> None:
+def test_short_ids_resolve_through_the_server(remote: Server) -> None:
     run_id = _finished_run_id()
-    assert_one_line_error(invoke("flow-run", "inspect", run_id[:18]), "not a full id", "--json")
+    short = invoke("flow-run", "inspect", run_id[:18], "--json")
+    assert short.exit_code == 0, short.output
+    assert json.loads(short.stdout)["id"] == run_id
+    listed = invoke("task-run", "ls", "--flow-run", run_id.replace("-", "")[:14])
+    assert listed.exit_code == 0, listed.output
+    # a prefix every run shares (the uuid7 time part) is ambiguous: the candidates are named
+    assert_one_line_error(invoke("flow-run", "inspect", run_id[:4]), "matches", run_id[:18])
+
+
+def test_an_unknown_id_is_one_line(remote: Server) -> None:
     assert_one_line_error(invoke("flow-run", "logs", "0" * 32), "No flow run found", remote.api_url)
     assert_one_line_error(invoke("task-run", "ls", "--flow-run", "0" * 32), "No flow run found")
 

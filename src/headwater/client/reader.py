@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from headwater.core.states import StateType
-from headwater.exceptions import HeadwaterError, ObjectNotFound
+from headwater.exceptions import AmbiguousIdError, HeadwaterError, ObjectNotFound
 from headwater.store.queries import FlowRunRow, LogRow, StateRow, TaskRunRow
 
 if TYPE_CHECKING:
@@ -128,13 +128,18 @@ class RemoteReader:
         return {StateType(key): value for key, value in counts.items() if value}
 
     def read_flow_run(self, flow_run_id: str | uuid.UUID) -> FlowRunRow:
-        """The flow run with this full id.
+        """The flow run with this id, or the one whose id starts with this prefix.
 
         Raises:
-            ObjectNotFound: `flow_run_id` is not a full id, or no such run exists.
+            ObjectNotFound: no such run, or (AmbiguousIdError) several match.
         """
-        run_id = full_id(flow_run_id)
-        row = self._flow_run_row(self._get(f"/flow_runs/{run_id}", kind="flow run", id=run_id))
+        try:
+            run_id = full_id(flow_run_id)
+        except ObjectNotFound:
+            item = self._by_prefix(str(flow_run_id).strip())
+        else:
+            item = self._get(f"/flow_runs/{run_id}", kind="flow run", id=run_id)
+        row = self._flow_run_row(item)
         self._flow_run_names[row.id] = row.name
         return row
 
@@ -355,6 +360,32 @@ class RemoteReader:
                 )
             )
         return rows
+
+    def _by_prefix(self, prefix: str) -> Any:
+        import httpx
+
+        if not prefix or any(c not in "0123456789abcdefABCDEF-" for c in prefix):
+            raise ObjectNotFound(
+                f"No flow run found with id {prefix!r}; an id is hex digits, as "
+                "`headwater flow-run ls` shows."
+            )
+        try:
+            response = self._http.get(f"/flow_runs/by_prefix/{prefix}")
+        except httpx.TransportError as exc:
+            raise ServerError(
+                f"Cannot reach the Headwater server at {self.api_url}: {_reason(exc)}; "
+                "is `headwater server start` running?"
+            ) from None
+        if response.status_code == 409:
+            raise AmbiguousIdError(_message(response))
+        if response.status_code == 404:
+            raise ObjectNotFound(_message(response))
+        if response.status_code >= 400:
+            raise ServerError(
+                f"The Headwater server at {self.api_url} answered {response.status_code} "
+                f"to a flow run id lookup: {_message(response)}"
+            )
+        return response.json()
 
     def _learn_task_run_names(self, flow_run_id: uuid.UUID, unknown: set[uuid.UUID]) -> None:
         if not unknown:

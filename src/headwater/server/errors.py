@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headwater.exceptions import (
+    AmbiguousIdError,
     ConfigurationError,
     Conflict,
     HeadwaterError,
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 #: HeadwaterError subclasses and their status codes; the first match wins.
 STATUS_CODES: Sequence[tuple[type[HeadwaterError], int]] = (
+    (AmbiguousIdError, 409),
     (ObjectNotFound, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 
 from headwater.core.states import StateType
-from headwater.exceptions import ObjectNotFound
+from headwater.exceptions import AmbiguousIdError, ObjectNotFound
 from headwater.store import tables
 from headwater.store.tables import flow, flow_run, log, state, task_run
 
@@ -44,10 +44,6 @@ __all__ = [
 #: How many candidates an ambiguous id prefix error names.
 _MAX_CANDIDATES = 5
 _HEX_DIGITS = frozenset("0123456789abcdef")
-
-
-class AmbiguousIdError(ObjectNotFound):
-    """An id prefix matches more than one object."""
 
 
 def _duration(start: float | None, end: float | None) -> float | None:

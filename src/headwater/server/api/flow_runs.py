@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from headwater.core.ids import uuid7_hex
 from headwater.core.rules import RunPosition, decide
@@ -26,6 +26,7 @@ from headwater.server.api._responses import errors
 from headwater.server.dependencies import ConfigDep, DatabaseDep
 from headwater.server.notifications import NotifierDep
 from headwater.server.repositories import flow_runs, states
+from headwater.store import queries
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -73,6 +74,21 @@ def count_flow_runs(db: DatabaseDep, query: Annotated[FlowRunFilter, Query()]) -
     with db.read() as conn:
         counts = flow_runs.count_by_state(conn, filters=query)
     return StateCounts(counts=counts, total=sum(counts.values()))
+
+
+@router.get("/by_prefix/{prefix}", responses=errors(404, 409))
+def read_flow_run_by_prefix(
+    db: DatabaseDep,
+    prefix: Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")],
+) -> FlowRunResponse:
+    """The flow run whose id starts with `prefix` (hex digits, dashes optional).
+
+    Like a git short hash: 404 if no run matches, 409 naming the candidates if
+    several do. The CLI resolves the short ids it prints through this.
+    """
+    with db.read() as conn:
+        found = queries.read_flow_run(conn, prefix)
+        return flow_runs.read(conn, flow_run_id=found.id)
 
 
 @router.get("/{flow_run_id}", responses=errors(404))
