@@ -9,6 +9,7 @@ import itertools
 import os
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -231,3 +232,42 @@ def assert_one_line_error(result: Result | subprocess.CompletedProcess[str], *pa
     assert "Traceback" not in stderr
     for part in parts:
         assert part in lines[0], (part, lines[0])
+
+
+#: A small ETL flow the CLI tests run in real processes (flow name: $FLOW_NAME or etl-demo).
+FLOW_SCRIPT = textwrap.dedent(
+    """
+    import os
+    import sys
+    import time
+
+    from headwater import flow, get_run_logger, task
+
+
+    @task
+    def extract(n: int) -> list[int]:
+        get_run_logger().info("extracting %d rows", n)
+        return list(range(n))
+
+
+    @task
+    def load(rows: list[int]) -> int:
+        get_run_logger().warning("loading %d rows", len(rows))
+        return len(rows)
+
+
+    @flow(name=os.environ.get("FLOW_NAME", "etl-demo"))
+    def etl(n: int = 3, pause: float = 0.0) -> int:
+        logger = get_run_logger()
+        logger.info("starting")
+        rows = extract(n)
+        for step in range(int(pause * 2)):
+            logger.info("waiting %d", step)
+            time.sleep(0.5)
+        return load(rows)
+
+
+    if __name__ == "__main__":
+        print(etl(int(sys.argv[1]), float(sys.argv[2])), flush=True)
+    """
+)

@@ -7,49 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from .helpers import HEADWATER, invoke, run_headwater
-
-FLOW_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import time
-
-    from headwater import flow, get_run_logger, task
-
-
-    @task
-    def extract(n: int) -> list[int]:
-        get_run_logger().info("extracting %d rows", n)
-        return list(range(n))
-
-
-    @task
-    def load(rows: list[int]) -> int:
-        get_run_logger().warning("loading %d rows", len(rows))
-        return len(rows)
-
-
-    @flow(name="etl-demo")
-    def etl(n: int = 3, pause: float = 0.0) -> int:
-        logger = get_run_logger()
-        logger.info("starting")
-        rows = extract(n)
-        for step in range(int(pause * 2)):
-            logger.info("waiting %d", step)
-            time.sleep(0.5)
-        return load(rows)
-
-
-    if __name__ == "__main__":
-        print(etl(int(sys.argv[1]), float(sys.argv[2])), flush=True)
-    """
-)
+from .helpers import FLOW_SCRIPT, HEADWATER, invoke, run_headwater
 
 
 @pytest.fixture

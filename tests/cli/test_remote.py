@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,44 +20,7 @@ import pytest
 from tests.server.helpers import free_port, running_server
 from typer.testing import Result
 
-from .helpers import assert_one_line_error, invoke, run_headwater
-
-FLOW_SCRIPT = textwrap.dedent(
-    """
-    import os
-    import sys
-    import time
-
-    from headwater import flow, get_run_logger, task
-
-
-    @task
-    def extract(n: int) -> list[int]:
-        get_run_logger().info("extracting %d rows", n)
-        return list(range(n))
-
-
-    @task
-    def load(rows: list[int]) -> int:
-        get_run_logger().warning("loading %d rows", len(rows))
-        return len(rows)
-
-
-    @flow(name=os.environ["FLOW_NAME"])
-    def etl(n: int = 3, pause: float = 0.0) -> int:
-        logger = get_run_logger()
-        logger.info("starting")
-        rows = extract(n)
-        for step in range(int(pause * 2)):
-            logger.info("waiting %d", step)
-            time.sleep(0.5)
-        return load(rows)
-
-
-    if __name__ == "__main__":
-        print(etl(int(sys.argv[1]), float(sys.argv[2])), flush=True)
-    """
-)
+from .helpers import FLOW_SCRIPT, assert_one_line_error, invoke, run_headwater
 
 
 class Server:

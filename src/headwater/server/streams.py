@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from headwater.core.states import StateType
 from headwater.schemas.common import utc
 from headwater.schemas.logs import LogResponse
-from headwater.schemas.states import StateResponse
+from headwater.server.repositories import states
+from headwater.store import queries
 from headwater.store.tables import flow_run, log, state, task_run
 
 #: Seconds after a row's timestamp within which it is still sent if it commits late.
@@ -198,15 +199,7 @@ class _Source:
 
 
 def _state_event(row: sa.RowMapping) -> tuple[str, str]:
-    response = StateResponse(
-        id=row["id"],
-        flow_run_id=row["flow_run_id"],
-        task_run_id=row["task_run_id"],
-        type=StateType(row["type"]),
-        name=row["name"],
-        message=row["message"],
-        timestamp=utc(row["timestamp"]),
-    )
+    response = states.to_response(queries.StateRow(**{**row, "type": StateType(row["type"])}))
     kind = "flow_run.state" if row["task_run_id"] is None else "task_run.state"
     return kind, response.model_dump_json()
 

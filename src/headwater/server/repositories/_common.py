@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from headwater.schemas._types import epoch
+
+T = TypeVar("T")
 
 
 def seconds(moment: dt.datetime | None) -> float | None:
@@ -30,6 +32,25 @@ def has_all_tags(
         each = sa.func.json_each(column).table_valued("value")
         conditions.append(sa.exists().select_from(each).where(each.c.value == tag))
     return conditions
+
+
+def page(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    order: Sequence[sa.ColumnElement[Any]],
+    offset: int,
+    limit: int,
+    convert: Callable[[sa.RowMapping], T],
+) -> tuple[list[T], int]:
+    """One page of `query` in `order`, converted, and how many rows match in all.
+
+    A first page shorter than `limit` is the whole result: no count query.
+    """
+    rows = conn.execute(query.order_by(*order).offset(offset).limit(limit)).mappings()
+    items = [convert(row) for row in rows]
+    if offset == 0 and len(items) < limit:
+        return items, len(items)
+    return items, total(conn, query)
 
 
 def total(conn: sa.Connection, query: sa.Select[Any]) -> int:

@@ -20,7 +20,7 @@ from headwater.schemas.flow_runs import (
     FlowRunResponse,
     FlowRunSort,
 )
-from headwater.server.repositories._common import has_all_tags, seconds, total
+from headwater.server.repositories._common import has_all_tags, page, seconds
 from headwater.store.queries import RUN_TIME
 from headwater.store.tables import flow, flow_run, log, state, task_run
 
@@ -112,11 +112,7 @@ def list_flow_runs(
         .join_from(flow_run, flow, flow.c.id == flow_run.c.flow_id)
         .where(*_where(conn, filters))
     )
-    rows = conn.execute(query.order_by(*_ORDER[sort]).offset(offset).limit(limit)).mappings()
-    items = [to_response(row) for row in rows]
-    if offset == 0 and len(items) < limit:
-        return items, len(items)
-    return items, total(conn, query)
+    return page(conn, query, _ORDER[sort], offset, limit, to_response)
 
 
 def count_by_state(conn: sa.Connection, *, filters: FlowRunFilter) -> dict[StateType, int]:

@@ -13,7 +13,8 @@ from headwater.store import queries
 from headwater.store.tables import state
 
 
-def _response(row: queries.StateRow) -> StateResponse:
+def to_response(row: queries.StateRow) -> StateResponse:
+    """The wire form of a state-history row."""
     return StateResponse(
         id=row.id,
         flow_run_id=row.flow_run_id,
@@ -33,7 +34,7 @@ def history(
 ) -> list[StateResponse]:
     """The states a flow run (its own, not its task runs') or a task run went through."""
     rows = queries.read_state_history(conn, flow_run_id=flow_run_id, task_run_id=task_run_id)
-    return [_response(row) for row in rows]
+    return [to_response(row) for row in rows]
 
 
 def read(conn: sa.Connection, *, state_id: uuid.UUID) -> StateResponse | None:
@@ -41,4 +42,4 @@ def read(conn: sa.Connection, *, state_id: uuid.UUID) -> StateResponse | None:
     row = conn.execute(sa.select(state).where(state.c.id == state_id)).mappings().first()
     if row is None:
         return None
-    return _response(queries.StateRow(**{**row, "type": StateType(row["type"])}))
+    return to_response(queries.StateRow(**{**row, "type": StateType(row["type"])}))

@@ -10,7 +10,7 @@ from headwater.core.states import StateType
 from headwater.exceptions import ObjectNotFound
 from headwater.schemas.common import utc
 from headwater.schemas.task_runs import TaskRunFilter, TaskRunResponse
-from headwater.server.repositories._common import seconds, total
+from headwater.server.repositories._common import page, seconds
 from headwater.store.tables import task_run
 
 
@@ -65,11 +65,7 @@ def list_task_runs(
         if newest_first
         else (task_run.c.created.asc(), task_run.c.id.asc())
     )
-    rows = conn.execute(query.order_by(*order).offset(offset).limit(limit)).mappings()
-    items = [to_response(row) for row in rows]
-    if offset == 0 and len(items) < limit:
-        return items, len(items)
-    return items, total(conn, query)
+    return page(conn, query, order, offset, limit, to_response)
 
 
 def count_by_state(conn: sa.Connection, *, filters: TaskRunFilter) -> dict[StateType, int]:
