@@ -37,16 +37,18 @@ class Store:
         return self._engine
 
     def rows(self, table: str) -> list[dict[str, Any]]:
-        """Every row of `table` as a dict (ids as hex, as the recorder writes them), by id."""
-        t = tables.metadata.tables[table]
+        """Every row of `table` as a dict of its recorded columns (ids as hex), by id."""
+        t, cols = tables.RECORDED[table]
+        query = sa.select(*(t.c[c] for c in cols)).order_by(t.c.id)
         with self.engine.connect() as conn:
-            return [_hex_ids(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c.id))]
+            return [_hex_ids(r._mapping) for r in conn.execute(query)]
 
     def get(self, table: str, row_id: str) -> dict[str, Any]:
         """The row of `table` with id `row_id` (hex), read through SQLAlchemy."""
-        t = tables.metadata.tables[table]
+        t, cols = tables.RECORDED[table]
+        query = sa.select(*(t.c[c] for c in cols)).where(t.c.id == uuid.UUID(row_id))
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.id == uuid.UUID(row_id))).one()
+            row = conn.execute(query).one()
         return _hex_ids(row._mapping)
 
     def close(self) -> None:

@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from headwater.cli import config, flow_runs, run_command, server, spool, task_runs
+from headwater.cli import (
+    concurrency_limits,
+    config,
+    flow_runs,
+    run_command,
+    server,
+    spool,
+    task_runs,
+    work_pools,
+)
 
 
 def headwater_version() -> str:
@@ -84,4 +93,6 @@ def create_app() -> typer.Typer:
     spool_app.command("flush")(spool.flush)
     app.add_typer(spool_app, name="spool")
     server.register(app)
+    work_pools.register(app)
+    concurrency_limits.register(app)
     return app

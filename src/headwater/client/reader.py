@@ -18,14 +18,12 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from headwater.client.api import error_message, transport_reason
 from headwater.core.states import StateType
 from headwater.exceptions import AmbiguousIdError, HeadwaterError, ObjectNotFound
 from headwater.store.queries import FlowRunRow, LogRow, StateRow, TaskRunRow
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["RemoteReader", "ServerError"]
 
@@ -318,7 +316,7 @@ class RemoteReader:
                     response.read()
                     raise ServerError(
                         f"The Headwater server at {self.api_url} answered "
-                        f"{response.status_code} to GET /stream: {_message(response)}"
+                        f"{response.status_code} to GET /stream: {error_message(response)}"
                     )
                 event, data = "", ""
                 for line in response.iter_lines():
@@ -336,7 +334,8 @@ class RemoteReader:
                         event, data = "", ""
         except httpx.TransportError as exc:
             raise ServerError(
-                f"Lost the live stream from the Headwater server at {self.api_url}: {_reason(exc)}"
+                f"Lost the live stream from the Headwater server at {self.api_url}: "
+                f"{transport_reason(exc)}"
             ) from None
 
     def _log_rows(self, flow_run_id: uuid.UUID, items: list[dict[str, Any]]) -> list[LogRow]:
@@ -373,17 +372,17 @@ class RemoteReader:
             response = self._http.get(f"/flow_runs/by_prefix/{prefix}")
         except httpx.TransportError as exc:
             raise ServerError(
-                f"Cannot reach the Headwater server at {self.api_url}: {_reason(exc)}; "
+                f"Cannot reach the Headwater server at {self.api_url}: {transport_reason(exc)}; "
                 "is `headwater server start` running?"
             ) from None
         if response.status_code == 409:
-            raise AmbiguousIdError(_message(response))
+            raise AmbiguousIdError(error_message(response))
         if response.status_code == 404:
-            raise ObjectNotFound(_message(response))
+            raise ObjectNotFound(error_message(response))
         if response.status_code >= 400:
             raise ServerError(
                 f"The Headwater server at {self.api_url} answered {response.status_code} "
-                f"to a flow run id lookup: {_message(response)}"
+                f"to a flow run id lookup: {error_message(response)}"
             )
         return response.json()
 
@@ -429,7 +428,7 @@ class RemoteReader:
             response = self._http.get(path, params=params)
         except httpx.TransportError as exc:
             raise ServerError(
-                f"Cannot reach the Headwater server at {self.api_url}: {_reason(exc)}; "
+                f"Cannot reach the Headwater server at {self.api_url}: {transport_reason(exc)}; "
                 "is `headwater server start` running?"
             ) from None
         if response.status_code == 404 and kind is not None:
@@ -446,29 +445,6 @@ class RemoteReader:
         if response.status_code >= 400:
             raise ServerError(
                 f"The Headwater server at {self.api_url} answered {response.status_code} "
-                f"to GET {path}: {_message(response)}"
+                f"to GET {path}: {error_message(response)}"
             )
         return response.json()
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    """A short lowercase reason from a transport error ('connection refused')."""
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    text = str(exc).strip() or type(exc).__name__
-    if text.startswith("[Errno") and "] " in text:
-        text = text.split("] ", 1)[1]
-    text = text.splitlines()[0]
-    return text[:1].lower() + text[1:]
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip().splitlines()[0] if response.text.strip() else "no details"
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return str(body)[:200]

@@ -85,7 +85,13 @@ def create_app(
         notifier = create_notifier(url)
         await notifier.start()
         app.state.notifier = notifier
-        runner = Services(url, interval=config.services_interval) if config.services else None
+        runner = None
+        if config.services:
+            # On PostgreSQL the services' NOTIFY reaches this process's notifier too.
+            publish = notifier.publish if database.dialect == "sqlite" else None
+            runner = Services(
+                url, interval=config.services_interval, database=database, publish=publish
+            )
         if runner is not None:
             runner.start()
         try:

@@ -6,27 +6,73 @@ server or `headwater services start` finds the lease taken and skips the
 round, and a lease held by a process that dies is released with it (no
 row to expire).
 
-Services so far: crash detection (runs whose process on this host is gone
-become Crashed, as the CLI does on start).
+A round runs, in order:
+
+- crash detection: runs whose process on this host is gone become Crashed
+  (as the CLI does on start);
+- every function of `ROUND` (`server/scheduler.py`, `server/lifecycle.py`,
+  concurrency lease expiry): each takes the database and the time, does its
+  work in its own transactions and returns how many objects it changed and
+  which flow runs changed, so that long-polling workers wake up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
+import time
 import zlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from headwater.store.schema import display_url
 from headwater.store.writer import open_writer, sqlite_path
 
+if TYPE_CHECKING:
+    from headwater.server.database import Database
+
 logger = logging.getLogger(__name__)
 
-#: Key of the PostgreSQL advisory lock that is the services' lease.
-LEASE_KEY = zlib.crc32(b"headwater.server.services")
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one service did in a round: how many objects it changed, and which flow runs."""
+
+    changed: int = 0
+    flow_run_ids: frozenset[str] = frozenset()
+
+
+#: A service: `service(db, now) -> Outcome`.
+Service = Callable[["Database", float], Outcome]
+#: Publishes flow-run changes to this process's notifier (SQLite servers).
+Publish = Callable[[Iterable[str]], None]
+
+
+def round_services() -> dict[str, Service]:
+    """The services of a round after crash detection, by name, in the order they run."""
+    from headwater.server import lifecycle, scheduler
+    from headwater.server.repositories import concurrency
+
+    return {
+        "scheduler": scheduler.schedule_runs,
+        "late_runs": lifecycle.mark_late_runs,
+        "dead_workers": lifecycle.recover_runs_of_dead_workers,
+        "cancellations": lifecycle.finish_cancellations,
+        "leases": concurrency.expire_leases,
+    }
+
+
+def lease_key(url: str) -> int:
+    """Key of the PostgreSQL advisory lock that is the services' lease on the store at `url`.
+
+    Advisory locks are per database, not per schema: the key includes the URL,
+    whose options carry the schema (`search_path`), so stores in two schemas of
+    one database have two leases.
+    """
+    return zlib.crc32(b"headwater.server.services " + url.encode())
 
 
 @contextlib.contextmanager
@@ -55,36 +101,90 @@ def lease(url: str) -> Iterator[bool]:
     import psycopg
 
     with psycopg.connect("postgresql://" + url.split("://", 1)[1], autocommit=True) as conn:
-        held = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_KEY,)).fetchone()
+        held = conn.execute("SELECT pg_try_advisory_lock(%s)", (lease_key(url),)).fetchone()
         if not held or not held[0]:
             yield False
             return
         try:
             yield True
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LEASE_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lease_key(url),))
 
 
-def run_once(url: str) -> int | None:
-    """One round of every service; how many runs crash detection marked (None: lease taken)."""
+def run_once(
+    url: str,
+    *,
+    database: Database | None = None,
+    publish: Publish | None = None,
+    now: float | None = None,
+) -> dict[str, int] | None:
+    """One round of every service: how many objects each changed (None: lease taken).
+
+    `database` is reused if given (else opened for the round); `publish`
+    tells this process's subscribers which flow runs changed (on PostgreSQL
+    every replica also hears it through NOTIFY); `now` is for tests.
+    """
     from headwater.engine.crash import detect_crashed_runs
+    from headwater.server.database import Database
 
     with lease(url) as held:
         if not held:
             return None
         writer = open_writer(url)
         try:
-            return detect_crashed_runs(writer)
+            report = {"crashed": detect_crashed_runs(writer)}
         finally:
             writer.close()
+        own = database is None
+        db = database or Database(url, pool_size=2)
+        try:
+            changed: set[str] = set()
+            for name, service in round_services().items():
+                try:
+                    outcome = service(db, time.time() if now is None else now)
+                except Exception as exc:  # one broken service must not stop the others
+                    logger.warning("Service %s failed: %s: %s", name, type(exc).__name__, exc)
+                    continue
+                report[name] = outcome.changed
+                changed.update(outcome.flow_run_ids)
+            if changed:
+                wake(db, changed, publish)
+        finally:
+            if own:
+                db.dispose()
+        return report
+
+
+def wake(db: Database, flow_run_ids: Iterable[str], publish: Publish | None = None) -> None:
+    """Tell subscribers (long-polling workers, live streams) that these runs changed."""
+    ids = sorted(flow_run_ids)
+    if publish is not None:
+        publish(ids)
+    if db.dialect == "postgresql":
+        import sqlalchemy as sa
+
+        from headwater.server.notifications import CHANNEL, payloads
+
+        with db.write() as conn:
+            for payload in payloads(ids):
+                conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
 
 class Services:
     """Runs `run_once` every `interval` seconds in a daemon thread until `stop()`."""
 
-    def __init__(self, url: str, *, interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        interval: float = 30.0,
+        database: Database | None = None,
+        publish: Publish | None = None,
+    ) -> None:
         self.url = url
         self.interval = interval
+        self.database = database
+        self.publish = publish
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -97,7 +197,7 @@ class Services:
         logger.info("Services running on %s every %ss", display_url(self.url), self.interval)
         while not self._stop.is_set():
             try:
-                run_once(self.url)
+                run_once(self.url, database=self.database, publish=self.publish)
             except Exception as exc:  # a broken round must not end the loop
                 logger.warning("A services round failed: %s: %s", type(exc).__name__, exc)
             self._stop.wait(self.interval)

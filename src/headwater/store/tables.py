@@ -97,10 +97,29 @@ flow_run = sa.Table(
     # "host:pid:process-start" of the process executing the run; crash detection
     # compares it with the live processes of that host.
     sa.Column("process", sa.String(255)),
+    # Set by the server for runs of deployments (revision 0002); the recorder's rows do
+    # not carry these columns, so an engine's upsert never clears them.
+    sa.Column("work_pool_id", sa.Uuid),
+    sa.Column("work_queue_id", sa.Uuid),
+    sa.Column("schedule_id", sa.Uuid),
+    # Unique per flow: creating a run with a key already used returns that run.
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("job_variables", JSONType),
+    # The worker (or `serve`) that claimed the run, and the claim's fencing token: only
+    # the process started with this token may move the run to Running.
+    sa.Column("worker_id", sa.Uuid),
+    sa.Column("claim_token", sa.String(32)),
+    # {"retries": n, "retry_delay_seconds": s}: the flow's retry policy, reported when
+    # the run starts, applied by the server when the run's process or worker dies.
+    sa.Column("empirical_policy", JSONType),
     sa.Index("ix_flow_run_flow_id_created", "flow_id", "created"),
     sa.Index("ix_flow_run_created", "created"),
     sa.Index("ix_flow_run_state_type", "state_type"),
     sa.Index("ix_flow_run_parent_flow_run_id", "parent_flow_run_id"),
+    sa.Index("ix_flow_run_deployment_id_state_type", "deployment_id", "state_type"),
+    sa.Index("ix_flow_run_state_type_expected_start_time", "state_type", "expected_start_time"),
+    sa.Index("ix_flow_run_worker_id", "worker_id"),
+    sa.Index("uq_flow_run_flow_id_idempotency_key", "flow_id", "idempotency_key", unique=True),
 )
 
 # `flow-run ls` orders and filters by when a run started, else when it is due,
@@ -172,3 +191,159 @@ RECORDED = {
     "state": (state, columns.STATE),
     "log": (log, columns.LOG),
 }
+
+
+# -- Deployments, work pools and workers (revision 0002) ---------------------------------
+
+work_pool = sa.Table(
+    "work_pool",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text),
+    # The infrastructure's job template: {"job_configuration": {...}, "variables": <JSON schema>}.
+    sa.Column("base_job_template", JSONType, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+)
+
+work_queue = sa.Table(
+    "work_queue",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "work_pool_id",
+        sa.Uuid,
+        sa.ForeignKey("work_pool.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text),
+    # 1 is served first; runs of a lower-priority queue wait while a higher one has due runs.
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+    sa.UniqueConstraint("work_pool_id", "name", name="uq_work_queue_work_pool_id_name"),
+)
+
+# A process that executes flow runs: a pool's worker, or `serve` (no pool).
+worker = sa.Table(
+    "worker",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("work_pool_id", sa.Uuid, sa.ForeignKey("work_pool.id", ondelete="CASCADE")),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("heartbeat_interval", sa.Float, nullable=False),
+    sa.Column("last_heartbeat", Timestamp, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Index("ix_worker_work_pool_id_name", "work_pool_id", "name"),
+)
+
+deployment = sa.Table(
+    "deployment",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("flow_id", sa.Uuid, sa.ForeignKey("flow.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(255)),
+    sa.Column("description", sa.Text),
+    # "path/to/file.py:function", resolved against `path` (the working directory).
+    sa.Column("entrypoint", sa.Text),
+    sa.Column("path", sa.Text),
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("parameter_schema", JSONType, nullable=False),
+    sa.Column("enforce_parameter_schema", sa.Boolean, nullable=False),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("work_pool_id", sa.Uuid, sa.ForeignKey("work_pool.id", ondelete="SET NULL")),
+    sa.Column("work_queue_id", sa.Uuid, sa.ForeignKey("work_queue.id", ondelete="SET NULL")),
+    sa.Column("job_variables", JSONType, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer),
+    # What a run does when the deployment's concurrency limit is reached: ENQUEUE or CANCEL_NEW.
+    sa.Column("collision_strategy", sa.String(16), nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    # When a `serve` process last asked for this deployment's runs (None: never).
+    sa.Column("last_polled", Timestamp),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+    sa.UniqueConstraint("flow_id", "name", name="uq_deployment_flow_id_name"),
+    sa.Index("ix_deployment_work_pool_id", "work_pool_id"),
+)
+
+deployment_schedule = sa.Table(
+    "deployment_schedule",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # {"cron": "0 2 * * *", "timezone": "Europe/Paris"} | {"interval": 60.0, "anchor_date":
+    # ..., "timezone": ...} | {"rrule": "...", "timezone": ...}
+    sa.Column("schedule", JSONType, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    # After downtime: SKIP the missed times, run the LATEST one, or run ALL of them.
+    sa.Column("catchup", sa.String(16), nullable=False),
+    # Parameters this schedule's runs get on top of the deployment's.
+    sa.Column("parameters", JSONType, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+    sa.Index("ix_deployment_schedule_deployment_id", "deployment_id"),
+)
+
+# Flow runs waiting to be claimed: a narrow table, one row per Scheduled run of a
+# deployment, deleted by the claim. Workers and `serve` read only this.
+flow_run_queue = sa.Table(
+    "flow_run_queue",
+    metadata,
+    sa.Column(
+        "flow_run_id",
+        sa.Uuid,
+        sa.ForeignKey("flow_run.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("deployment_id", sa.Uuid, nullable=False),
+    sa.Column("work_pool_id", sa.Uuid),
+    sa.Column("work_queue_id", sa.Uuid),
+    sa.Column("scheduled_time", Timestamp, nullable=False),
+    sa.Index("ix_flow_run_queue_work_pool_id_scheduled_time", "work_pool_id", "scheduled_time"),
+    sa.Index("ix_flow_run_queue_deployment_id_scheduled_time", "deployment_id", "scheduled_time"),
+)
+
+# -- Concurrency limits (revision 0002) ---------------------------------------------------
+
+# A global concurrency limit, or a tag's task-run limit (named "tag:<tag>").
+concurrency_limit = sa.Table(
+    "concurrency_limit",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("limit", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    # Slots occupied now; with slot decay (rate limits) as of `decayed_at`.
+    sa.Column("active_slots", sa.Float, nullable=False),
+    sa.Column("slot_decay_per_second", sa.Float, nullable=False),
+    sa.Column("decayed_at", Timestamp, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+)
+
+# Slots held by a live holder; they return to their limits when released or when the
+# lease expires (its holder died without releasing).
+concurrency_lease = sa.Table(
+    "concurrency_lease",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("limit_ids", JSONType, nullable=False),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("holder", JSONType),
+    sa.Column("expires", Timestamp, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Index("ix_concurrency_lease_expires", "expires"),
+)

@@ -5,12 +5,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from headwater.server.api import flow_runs, flows, health, logs, records, task_runs
+from headwater.server.api import (
+    concurrency_limits,
+    deployments,
+    flow_runs,
+    flows,
+    health,
+    logs,
+    records,
+    task_runs,
+    work_pools,
+)
 
 
 def router() -> APIRouter:
     """Every API route, to mount under /api."""
     api = APIRouter()
-    for module in (health, records, flows, flow_runs, task_runs, logs):
+    modules = (
+        health,
+        records,
+        flows,
+        flow_runs,
+        task_runs,
+        logs,
+        deployments,
+        work_pools,
+        concurrency_limits,
+    )
+    for module in modules:
         api.include_router(module.router)
     return api

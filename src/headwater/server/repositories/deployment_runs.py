@@ -1,0 +1,161 @@
+"""Runs of deployments: created Scheduled, queued for a worker or `serve`, claimed once.
+
+A run of a deployment is a `flow_run` row in state Scheduled, plus a row in the
+narrow `flow_run_queue` that workers read. Claiming a run deletes its queue
+row and moves it to Pending under a fresh claim token (the fencing token):
+only the process started with that token may move it to Running (`begin`).
+Every function here works inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from headwater.core.ids import uuid7_hex
+from headwater.core.states import StateType
+from headwater.store.tables import flow_run, flow_run_queue, state
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeploymentTarget:
+    """What a run copies from its deployment."""
+
+    id: uuid.UUID
+    flow_id: uuid.UUID
+    work_pool_id: uuid.UUID | None
+    work_queue_id: uuid.UUID | None
+    tags: list[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run of `deployment` to create, due at `scheduled_time` (epoch seconds)."""
+
+    deployment: DeploymentTarget
+    scheduled_time: float
+    parameters: dict[str, Any]
+    name: str
+    tags: list[str] = dataclasses.field(default_factory=list)
+    #: unique per flow: a second run with the same key is not created
+    idempotency_key: str | None = None
+    schedule_id: uuid.UUID | None = None
+    job_variables: dict[str, Any] | None = None
+    state_name: str = "Scheduled"
+    state_message: str | None = None
+    id: uuid.UUID | None = None
+    parent_flow_run_id: uuid.UUID | None = None
+    root_flow_run_id: uuid.UUID | None = None
+    parent_task_run_id: uuid.UUID | None = None
+
+
+def insert_runs(conn: sa.Connection, runs: Sequence[NewRun]) -> list[uuid.UUID]:
+    """Create `runs` Scheduled and queue them; the ids of those created now.
+
+    A run whose idempotency key (or id) is already used for its flow is skipped:
+    retries of a request, restarted schedulers and concurrent replicas cannot
+    create a run twice.
+    """
+    if not runs:
+        return []
+    now = time.time()
+    values = []
+    by_id: dict[uuid.UUID, NewRun] = {}
+    for run in runs:
+        run_id = run.id or uuid.UUID(uuid7_hex())
+        by_id[run_id] = run
+        target = run.deployment
+        values.append(
+            {
+                "id": run_id,
+                "flow_id": target.flow_id,
+                "name": run.name,
+                "state_type": StateType.SCHEDULED.value,
+                "state_name": run.state_name,
+                "state_message": run.state_message,
+                "state_timestamp": now,
+                "parameters": run.parameters,
+                "tags": sorted({*target.tags, *run.tags}),
+                "run_count": 0,
+                "parent_flow_run_id": run.parent_flow_run_id,
+                "root_flow_run_id": run.root_flow_run_id or run_id,
+                "parent_task_run_id": run.parent_task_run_id,
+                "deployment_id": target.id,
+                "expected_start_time": run.scheduled_time,
+                "created": now,
+                "updated": now,
+                "work_pool_id": target.work_pool_id,
+                "work_queue_id": target.work_queue_id,
+                "schedule_id": run.schedule_id,
+                "idempotency_key": run.idempotency_key,
+                "job_variables": run.job_variables,
+            }
+        )
+    insert = _insert(conn, flow_run).on_conflict_do_nothing().returning(flow_run.c.id)
+    created = [row[0] for row in conn.execute(insert, values)]
+    if not created:
+        return []
+    conn.execute(
+        sa.insert(state),
+        [
+            {
+                "id": uuid.UUID(uuid7_hex()),
+                "flow_run_id": run_id,
+                "task_run_id": None,
+                "type": StateType.SCHEDULED.value,
+                "name": by_id[run_id].state_name,
+                "message": by_id[run_id].state_message,
+                "timestamp": now,
+            }
+            for run_id in created
+        ],
+    )
+    enqueue(
+        conn,
+        [(run_id, by_id[run_id].deployment, by_id[run_id].scheduled_time) for run_id in created],
+    )
+    return created
+
+
+def enqueue(
+    conn: sa.Connection, items: Sequence[tuple[uuid.UUID, DeploymentTarget, float]]
+) -> None:
+    """Put Scheduled runs (id, deployment, due time) where workers and `serve` find them."""
+    if not items:
+        return
+    conn.execute(
+        _insert(conn, flow_run_queue).on_conflict_do_nothing(),
+        [
+            {
+                "flow_run_id": run_id,
+                "deployment_id": target.id,
+                "work_pool_id": target.work_pool_id,
+                "work_queue_id": target.work_queue_id,
+                "scheduled_time": due,
+            }
+            for run_id, target, due in items
+        ],
+    )
+
+
+def dequeue(conn: sa.Connection, flow_run_ids: Sequence[uuid.UUID]) -> None:
+    """Take runs out of the queue (cancelled, deleted, or claimed)."""
+    if flow_run_ids:
+        conn.execute(
+            sa.delete(flow_run_queue).where(flow_run_queue.c.flow_run_id.in_(flow_run_ids))
+        )
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
