@@ -27,6 +27,8 @@ from headwater.tasks import Task, task
 
 if TYPE_CHECKING:
     from headwater import runtime
+    from headwater.deployments.run import run_deployment
+    from headwater.deployments.runner import aserve, deploy, serve
     from headwater.logging import get_run_logger
 
 __all__ = [
@@ -35,10 +37,14 @@ __all__ = [
     "Task",
     "__version__",
     "allow_failure",
+    "aserve",
+    "deploy",
     "flow",
     "get_run_logger",
     "quote",
+    "run_deployment",
     "runtime",
+    "serve",
     "tags",
     "task",
     "unmapped",
@@ -47,6 +53,10 @@ __all__ = [
 _LAZY = {
     "get_run_logger": ("headwater.logging", "get_run_logger"),
     "runtime": ("headwater.runtime", None),
+    "serve": ("headwater.deployments.runner", "serve"),
+    "aserve": ("headwater.deployments.runner", "aserve"),
+    "deploy": ("headwater.deployments.runner", "deploy"),
+    "run_deployment": ("headwater.deployments.run", "run_deployment"),
 }
 
 

@@ -22,6 +22,7 @@ from headwater.engine.hooks import StateHookDecorators
 from headwater.engine.machine import NO_RETRIES, RetryPolicy
 
 if TYPE_CHECKING:
+    from headwater.deployments.runner import RunnerDeployment
     from headwater.engine.parameters import ParameterValidator
     from headwater.engine.runs import FlowRun
     from headwater.task_runners import TaskRunner
@@ -171,6 +172,53 @@ class Flow(StateHookDecorators, Generic[P, R]):
 
         result: R = run_flow_sync(self, args, kwargs, return_state)
         return result
+
+    # -- deployments ------------------------------------------------------------------
+    def to_deployment(self, name: str | None = None, **options: Any) -> RunnerDeployment:
+        """A deployment of this flow, for `serve(...)` or `deploy(...)`.
+
+        Options: cron, interval, rrule, anchor_date, timezone, schedules, parameters,
+        tags, version, description, paused, concurrency_limit (an int, or limit and
+        collision_strategy), enforce_parameter_schema, work_pool_name,
+        work_queue_name, job_variables, entrypoint, path. See docs/deployments.md.
+        """
+        from headwater.deployments.runner import to_deployment
+
+        return to_deployment(self, name, **options)
+
+    def serve(
+        self,
+        name: str | None = None,
+        *,
+        limit: int | None = None,
+        pause_on_shutdown: bool = True,
+        print_starting_message: bool = True,
+        **options: Any,
+    ) -> None:
+        """Deploy this flow and run its runs here, in subprocesses, until Ctrl-C.
+
+        Example:
+            nightly.serve(name="nightly", cron="0 2 * * *", parameters={"day": "today"})
+
+        `options` are those of `to_deployment`. With no server configured, the API
+        runs in this process on the embedded store.
+        """
+        from headwater.deployments.runner import serve
+
+        serve(
+            self.to_deployment(name, **options),
+            limit=limit,
+            pause_on_shutdown=pause_on_shutdown,
+            print_starting_message=print_starting_message,
+        )
+
+    def deploy(self, name: str, work_pool_name: str | None = None, **options: Any) -> str:
+        """Register a deployment of this flow on a work pool; its id. The pool's workers
+        (`headwater worker start --pool NAME`) run it."""
+        from headwater.deployments.runner import deploy
+
+        deployment = self.to_deployment(name, work_pool_name=work_pool_name, **options)
+        return deploy(deployment)[0]
 
     def render_run_name(self, run: FlowRun) -> str:
         template = self.flow_run_name

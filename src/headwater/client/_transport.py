@@ -88,8 +88,11 @@ class Sender:
         headers = {"Content-Type": "application/json", "User-Agent": f"headwater/{__version__}"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        from headwater.client.api import tls_options
+
         self._client = httpx.Client(
             headers=headers,
+            **tls_options(self.url),
             timeout=httpx.Timeout(self._request_timeout, connect=self._connect_timeout),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
         )

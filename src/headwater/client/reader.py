@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from headwater.client.api import error_message, transport_reason
+from headwater.client.api import error_message, tls_options, transport_reason
 from headwater.core.states import StateType
 from headwater.exceptions import AmbiguousIdError, HeadwaterError, ObjectNotFound
 from headwater.store.queries import FlowRunRow, LogRow, StateRow, TaskRunRow
@@ -81,7 +81,9 @@ class RemoteReader:
 
         self.api_url = api_url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.api_url, headers=headers, timeout=timeout, **tls_options(self.api_url)
+        )
         self._flow_run_names: dict[uuid.UUID, str | None] = {}
         self._task_run_names: dict[uuid.UUID, str] = {}
 

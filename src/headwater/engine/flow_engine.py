@@ -8,6 +8,7 @@ every record it produced is durable.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -52,14 +53,43 @@ def _emit_flow_state(run: FlowRun, state: State) -> None:
     get_recorder().flow_run(run.row(), state_row(state, run.hex_id, None))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AdoptedRun:
+    """A flow run that exists already (a deployment's run, begun by its worker's process).
+
+    The engine runs the flow under this id and name instead of creating a run;
+    `run_count` is the attempt the server's `begin` started.
+    """
+
+    hex_id: str
+    name: str
+    tags: list[str]
+    run_count: int
+    deployment_hex: str | None = None
+    expected_start_time: float | None = None
+    parent_flow_run_hex: str | None = None
+    root_flow_run_hex: str | None = None
+    parent_task_run_hex: str | None = None
+
+
 class _Launch:
     """A flow run being started: its run object, parent link and validated parameters."""
 
-    __slots__ = ("flow", "parameters", "parent", "parent_task_run", "run")
+    __slots__ = ("adopted", "flow", "parameters", "parent", "parent_task_run", "run")
 
-    def __init__(self, flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        flow: Flow[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        adopt: AdoptedRun | None = None,
+    ):
         self.flow = flow
         self.parameters = bind(flow.fn, flow.signature, args, kwargs)
+        self.adopted = adopt is not None
+        if adopt is not None:
+            self._adopt(adopt)
+            return
         self.parent = flow_run_context.get()
         task_context = task_run_context.get()
         now = time.time()
@@ -96,6 +126,31 @@ class _Launch:
         recorder = get_recorder()
         recorder.flow((self.run.flow_hex_id, flow.name, self.run.created))
         recorder.flow_run(self.run.row(), state_row(self.run.state, run_id, None))
+
+    def _adopt(self, adopt: AdoptedRun) -> None:
+        """Run under the existing run `adopt`: no Pending record (the run exists)."""
+        flow = self.flow
+        self.parent = None  # the root of this process, whatever its links on the server
+        self.parent_task_run = None
+        self.run = FlowRun(
+            hex_id=adopt.hex_id,
+            flow_hex_id=flow_id(flow.name),
+            flow_name=flow.name,
+            name=adopt.name,
+            parameters=self.parameters,
+            tags=list(adopt.tags),
+            parent_flow_run_hex=adopt.parent_flow_run_hex,
+            root_flow_run_hex=adopt.root_flow_run_hex,
+            parent_task_run_hex=adopt.parent_task_run_hex,
+            deployment_hex=adopt.deployment_hex,
+            expected_start_time=adopt.expected_start_time,
+            process=current_process_tag(),
+            state=State(StateType.PENDING),
+        )
+        # `begin` counted this attempt; entering Running counts it again locally.
+        self.run.run_count = max(0, adopt.run_count - 1)
+        self.run.json_parameters = jsonable(self.parameters)
+        get_recorder().flow((self.run.flow_hex_id, flow.name, self.run.created))
 
     @staticmethod
     def _parent_task_run(flow: Flow[Any, Any], parent: FlowRunContext) -> TaskRun:
@@ -223,7 +278,7 @@ def _started(launch: _Launch) -> None:
     needed creates) the store, so a bad database URL fails here, loudly, and a
     SIGKILL right after the start still leaves the run on record.
     """
-    if launch.parent is None and launch.run.run_count == 1:
+    if launch.parent is None and launch.run.run_count == 1 and not launch.adopted:
         try:
             get_recorder().commit().result(COMMIT_TIMEOUT)
         except Exception as exc:
@@ -242,9 +297,13 @@ def _wait_durable(launch: _Launch) -> None:
 
 
 def run_flow_sync(
-    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+    flow: Flow[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    return_state: bool,
+    adopt: AdoptedRun | None = None,
 ) -> Any:
-    launch = _Launch(flow, args, kwargs)
+    launch = _Launch(flow, args, kwargs, adopt)
     run = launch.run
     machine = Machine(run, "Flow", flow.retry_policy, _emit_flow_state, flow.timeout_seconds)
     if launch.validate(machine):
@@ -285,11 +344,15 @@ def run_flow_sync(
 
 
 async def run_flow_async(
-    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+    flow: Flow[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    return_state: bool,
+    adopt: AdoptedRun | None = None,
 ) -> Any:
     import asyncio
 
-    launch = _Launch(flow, args, kwargs)
+    launch = _Launch(flow, args, kwargs, adopt)
     run = launch.run
     machine = Machine(run, "Flow", flow.retry_policy, _emit_flow_state, flow.timeout_seconds)
     if launch.validate(machine):
@@ -300,7 +363,7 @@ async def run_flow_async(
             with context.task_runner:
                 while True:
                     machine.begin()
-                    if launch.parent is None and run.run_count == 1:
+                    if launch.parent is None and run.run_count == 1 and not launch.adopted:
                         await asyncio.to_thread(_started, launch)
                     if run.run_count == 1:
                         log.info("Beginning flow run %r for flow %r", run.name, flow.name)

@@ -15,7 +15,7 @@ from typing import Any
 
 from headwater.core.retries import delay_for_attempt
 from headwater.core.states import State, StateType
-from headwater.exceptions import FlowRunTimeoutError, TaskRunTimeoutError
+from headwater.exceptions import CancelSignal, FlowRunTimeoutError, TaskRunTimeoutError
 
 _PENDING = StateType.PENDING
 _RUNNING = StateType.RUNNING
@@ -101,6 +101,11 @@ class Machine:
         """Record a failed attempt; returns the delay before a retry, or None if final."""
         if isinstance(exc, UpstreamNotReady):
             self._enter(State(_FAILED, "NotReady", str(exc), data=exc))
+            return None
+        if isinstance(exc, CancelSignal):
+            self._enter(
+                State(StateType.CANCELLED, message=f"{self.kind} run was cancelled.", data=exc)
+            )
             return None
         if not isinstance(exc, Exception):
             # KeyboardInterrupt, SystemExit, asyncio cancellation, engine signals:

@@ -7,6 +7,7 @@ so a flow called with well-typed arguments never pays for the import.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import inspect
@@ -99,6 +100,44 @@ class ParameterValidator:
         for index, name in enumerate(checked):
             result[name] = getattr(validated, f"p{index}")
         return result
+
+    def json_schema(self) -> dict[str, Any]:
+        """The parameters' JSON schema (what a deployment stores and the server checks runs
+        against). A parameter whose type has no JSON schema accepts any value."""
+        import warnings
+
+        import pydantic
+
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        parameters = self._signature.parameters
+        for name, annotation in self._annotations.items():
+            default = parameters[name].default
+            field: Any = Any if annotation is _EMPTY else annotation
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    schema = pydantic.TypeAdapter(field).json_schema()
+            except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError):
+                schema = {}
+            schema = {"title": name, **schema}
+            if default is _EMPTY:
+                required.append(name)
+            else:
+                with contextlib.suppress(TypeError, ValueError):  # not JSON: no default shown
+                    schema["default"] = json.loads(json.dumps(default))
+            properties[name] = schema
+        document: dict[str, Any] = {"title": "Parameters", "type": "object"}
+        document["properties"] = properties
+        if required:
+            document["required"] = required
+        # Nested models' definitions are referenced as #/$defs/...: hoist them.
+        defs: dict[str, Any] = {}
+        for schema in properties.values():
+            defs.update(schema.pop("$defs", {}))
+        if defs:
+            document["$defs"] = defs
+        return document
 
     def _pydantic_model(self, pydantic: Any) -> Any:
         if self._model is None:

@@ -22,6 +22,7 @@ from headwater.exceptions import (
     ConfigurationError,
     Conflict,
     HeadwaterError,
+    InvalidParameters,
     NotReady,
     ObjectNotFound,
     PayloadTooLarge,
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 #: HeadwaterError subclasses and their status codes; the first match wins.
 STATUS_CODES: Sequence[tuple[type[HeadwaterError], int]] = (
     (AmbiguousIdError, 409),
+    (InvalidParameters, 422),
     (ObjectNotFound, 404),
     (Conflict, 409),
     (PayloadTooLarge, 413),

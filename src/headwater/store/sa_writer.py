@@ -301,6 +301,8 @@ class SAWriter:
             flow_run.c.state_type.in_(_FLOW_RUN_ACTIVE),
             # substr, not LIKE: exact and case-sensitive on both databases.
             sa.func.substr(flow_run.c.process, 1, len(prefix)) == prefix,
+            # A worker's runs are settled by the worker, or by dead-worker recovery.
+            flow_run.c.worker_id.is_(None),
         )
         with self._connected().connect() as conn:
             return [(row.id, row.process) for row in conn.execute(query)]

@@ -53,7 +53,10 @@ _FLOW_RUN_ACTIVE = "('PENDING', 'RUNNING', 'CANCELLING')"
 _TASK_RUN_ACTIVE = "('PENDING', 'RUNNING')"
 SELECT_ACTIVE_RUNS = (
     "SELECT id, process FROM flow_run "
-    f"WHERE state_type IN {_FLOW_RUN_ACTIVE} AND substr(process, 1, ?) = ?"
+    f"WHERE state_type IN {_FLOW_RUN_ACTIVE} AND substr(process, 1, ?) = ? "
+    # A worker's runs are its to settle (it reports how their process ended); if the
+    # worker dies, the server's dead-worker recovery applies the flow's retries.
+    "AND worker_id IS NULL"
 )
 _CRASH_SET = (
     "SET state_type = 'CRASHED', state_name = 'Crashed', state_message = ?, "

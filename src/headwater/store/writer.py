@@ -21,7 +21,8 @@ class Writer(Protocol):
         """Write every record of `batch` atomically; run rows are upserts by id."""
 
     def active_runs(self, host: str) -> list[tuple[uuid.UUID, str]]:
-        """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`."""
+        """(flow_run id, process tag) of Pending/Running/Cancelling runs owned by `host`,
+        except runs claimed by a worker (the worker, or dead-worker recovery, settles them)."""
 
     def mark_crashed(
         self, flow_run_ids: Sequence[uuid.UUID | str], message: str, now: float

@@ -1,0 +1,579 @@
+"""Deployments: upsert, read, list, update, pause, delete, their schedules, and their runs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from headwater.core.ids import flow_id as flow_id_of
+from headwater.core.ids import uuid7_hex
+from headwater.exceptions import Conflict, ObjectNotFound
+from headwater.schemas.common import utc
+from headwater.schemas.deployments import (
+    CollisionStrategy,
+    DeploymentCreate,
+    DeploymentFlowRunCreate,
+    DeploymentQuery,
+    DeploymentResponse,
+    DeploymentStatus,
+    DeploymentUpdate,
+)
+from headwater.schemas.schedules import (
+    Catchup,
+    DeploymentScheduleCreate,
+    DeploymentScheduleResponse,
+    DeploymentScheduleUpdate,
+)
+from headwater.server.repositories._common import has_all_tags, page
+from headwater.server.repositories.deployment_runs import DeploymentTarget, NewRun, insert_runs
+from headwater.store.tables import (
+    deployment,
+    deployment_schedule,
+    flow,
+    flow_run,
+    flow_run_queue,
+    state,
+    work_pool,
+    work_queue,
+    worker,
+)
+
+#: A `serve` process that asked for runs within this many seconds makes its deployments READY.
+SERVE_READY_SECONDS = 60.0
+
+_COLUMNS = [
+    *deployment.c,
+    flow.c.name.label("flow_name"),
+    work_pool.c.name.label("work_pool_name"),
+    work_queue.c.name.label("work_queue_name"),
+]
+
+
+def _select() -> sa.Select[Any]:
+    return (
+        sa.select(*_COLUMNS)
+        .join_from(deployment, flow, flow.c.id == deployment.c.flow_id)
+        .outerjoin(work_pool, work_pool.c.id == deployment.c.work_pool_id)
+        .outerjoin(work_queue, work_queue.c.id == deployment.c.work_queue_id)
+    )
+
+
+def _schedule_response(row: sa.RowMapping) -> DeploymentScheduleResponse:
+    return DeploymentScheduleResponse(
+        id=row["id"],
+        deployment_id=row["deployment_id"],
+        schedule=row["schedule"],
+        active=row["active"],
+        catchup=Catchup(row["catchup"]),
+        parameters=row["parameters"] or {},
+        created=utc(row["created"]),
+        updated=utc(row["updated"]),
+    )
+
+
+def _schedules_of(
+    conn: sa.Connection, deployment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[DeploymentScheduleResponse]]:
+    found: dict[uuid.UUID, list[DeploymentScheduleResponse]] = {i: [] for i in deployment_ids}
+    if not deployment_ids:
+        return found
+    query = (
+        sa.select(deployment_schedule)
+        .where(deployment_schedule.c.deployment_id.in_(deployment_ids))
+        .order_by(deployment_schedule.c.created, deployment_schedule.c.id)
+    )
+    for row in conn.execute(query).mappings():
+        found[row["deployment_id"]].append(_schedule_response(row))
+    return found
+
+
+def _ready_pools(conn: sa.Connection, pool_ids: set[uuid.UUID], now: float) -> set[uuid.UUID]:
+    """The pools among `pool_ids` with a worker that heartbeated recently."""
+    if not pool_ids:
+        return set()
+    alive = worker.c.last_heartbeat >= sa.literal(now, type_=worker.c.last_heartbeat.type) - (
+        3 * worker.c.heartbeat_interval
+    )
+    if conn.dialect.name == "postgresql":
+        # timestamptz minus a number: compare in epoch seconds instead.
+        alive = (
+            sa.extract("epoch", worker.c.last_heartbeat) >= now - 3 * worker.c.heartbeat_interval
+        )
+    query = sa.select(worker.c.work_pool_id).where(worker.c.work_pool_id.in_(pool_ids), alive)
+    return {row[0] for row in conn.execute(query.distinct())}
+
+
+def _responses(conn: sa.Connection, rows: Sequence[sa.RowMapping]) -> list[DeploymentResponse]:
+    now = time.time()
+    schedules = _schedules_of(conn, [row["id"] for row in rows])
+    ready_pools = _ready_pools(
+        conn, {row["work_pool_id"] for row in rows if row["work_pool_id"]}, now
+    )
+    responses = []
+    for row in rows:
+        if row["work_pool_id"] is not None:
+            ready = row["work_pool_id"] in ready_pools
+        else:
+            polled = row["last_polled"]
+            ready = polled is not None and polled >= now - SERVE_READY_SECONDS
+        responses.append(
+            DeploymentResponse(
+                id=row["id"],
+                name=row["name"],
+                flow_id=row["flow_id"],
+                flow_name=row["flow_name"],
+                version=row["version"],
+                description=row["description"],
+                entrypoint=row["entrypoint"],
+                path=row["path"],
+                parameters=row["parameters"] or {},
+                parameter_schema=row["parameter_schema"] or {},
+                enforce_parameter_schema=row["enforce_parameter_schema"],
+                tags=row["tags"] or [],
+                work_pool_name=row["work_pool_name"],
+                work_queue_name=row["work_queue_name"],
+                job_variables=row["job_variables"] or {},
+                concurrency_limit=row["concurrency_limit"],
+                collision_strategy=CollisionStrategy(row["collision_strategy"]),
+                paused=row["paused"],
+                status=DeploymentStatus.READY if ready else DeploymentStatus.NOT_READY,
+                last_polled=utc(row["last_polled"]),
+                schedules=schedules[row["id"]],
+                created=utc(row["created"]),
+                updated=utc(row["updated"]),
+            )
+        )
+    return responses
+
+
+def read(conn: sa.Connection, *, deployment_id: uuid.UUID) -> DeploymentResponse:
+    """The deployment with this id.
+
+    Raises:
+        ObjectNotFound: there is none.
+    """
+    row = conn.execute(_select().where(deployment.c.id == deployment_id)).mappings().first()
+    if row is None:
+        raise ObjectNotFound(f"No deployment found with id {str(deployment_id)!r}.")
+    return _responses(conn, [row])[0]
+
+
+def read_by_name(conn: sa.Connection, *, flow_name: str, name: str) -> DeploymentResponse:
+    """The deployment `flow_name/name`.
+
+    Raises:
+        ObjectNotFound: there is none.
+    """
+    query = _select().where(flow.c.name == flow_name, deployment.c.name == name)
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise ObjectNotFound(
+            f"No deployment named {f'{flow_name}/{name}'!r}; list them with "
+            "`headwater deployment ls`."
+        )
+    return _responses(conn, [row])[0]
+
+
+def list_deployments(
+    conn: sa.Connection, query: DeploymentQuery
+) -> tuple[list[DeploymentResponse], int]:
+    """One page of the deployments matching `query` (by flow name, then name), and the total."""
+    where: list[sa.ColumnElement[bool]] = []
+    if query.flow_name is not None:
+        where.append(flow.c.name == query.flow_name)
+    if query.work_pool_name is not None:
+        where.append(work_pool.c.name == query.work_pool_name)
+    if query.paused is not None:
+        where.append(deployment.c.paused == query.paused)
+    if query.tag:
+        where.extend(has_all_tags(conn, deployment.c.tags, query.tag))
+    rows, total = page(
+        conn,
+        _select().where(*where),
+        (flow.c.name, deployment.c.name),
+        query.offset,
+        query.limit,
+        lambda row: row,
+    )
+    return _responses(conn, rows), total
+
+
+def _pool_and_queue(
+    conn: sa.Connection, pool_name: str | None, queue_name: str | None
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    if pool_name is None:
+        if queue_name is not None:
+            raise Conflict(
+                f"work_queue_name {queue_name!r} needs a work_pool_name: queues belong to pools."
+            )
+        return None, None
+    pool_id = conn.execute(
+        sa.select(work_pool.c.id).where(work_pool.c.name == pool_name)
+    ).scalar_one_or_none()
+    if pool_id is None:
+        raise ObjectNotFound(
+            f"No work pool named {pool_name!r}; create it with "
+            f"`headwater work-pool create {pool_name} --type process`."
+        )
+    queue = queue_name or "default"
+    queue_id = conn.execute(
+        sa.select(work_queue.c.id).where(
+            work_queue.c.work_pool_id == pool_id, work_queue.c.name == queue
+        )
+    ).scalar_one_or_none()
+    if queue_id is None:
+        raise ObjectNotFound(
+            f"No work queue named {queue!r} in work pool {pool_name!r}; create it with "
+            f"`headwater work-queue create {queue} --pool {pool_name}`."
+        )
+    return pool_id, queue_id
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def _ensure_flow(conn: sa.Connection, flow_name: str, now: float) -> uuid.UUID:
+    conn.execute(
+        _insert(conn, flow)
+        .values(id=uuid.UUID(flow_id_of(flow_name)), name=flow_name, created=now)
+        .on_conflict_do_nothing()
+    )
+    found: uuid.UUID = conn.execute(
+        sa.select(flow.c.id).where(flow.c.name == flow_name)
+    ).scalar_one()
+    return found
+
+
+def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentResponse, bool]:
+    """Create the deployment, or update the one of this flow with this name; (it, created).
+
+    Updating replaces its schedules, and deletes the future runs the old ones made.
+    """
+    from headwater.server.parameters import check_parameters
+
+    check_parameters(body.parameter_schema, body.parameters, complete=False)
+    now = time.time()
+    flow_uuid = _ensure_flow(conn, body.flow_name, now)
+    pool_id, queue_id = _pool_and_queue(conn, body.work_pool_name, body.work_queue_name)
+    values: dict[str, Any] = {
+        "version": body.version,
+        "description": body.description,
+        "entrypoint": body.entrypoint,
+        "path": body.path,
+        "parameters": body.parameters,
+        "parameter_schema": body.parameter_schema,
+        "enforce_parameter_schema": body.enforce_parameter_schema,
+        "tags": body.tags,
+        "work_pool_id": pool_id,
+        "work_queue_id": queue_id,
+        "job_variables": body.job_variables,
+        "concurrency_limit": body.concurrency_limit,
+        "collision_strategy": body.collision_strategy.value,
+        "paused": body.paused,
+        "updated": now,
+    }
+    existing = conn.execute(
+        sa.select(deployment.c.id).where(
+            deployment.c.flow_id == flow_uuid, deployment.c.name == body.name
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        deployment_id = uuid.UUID(uuid7_hex())
+        inserted = conn.execute(
+            _insert(conn, deployment)
+            .values(id=deployment_id, flow_id=flow_uuid, name=body.name, created=now, **values)
+            .on_conflict_do_nothing()
+            .returning(deployment.c.id)
+        ).first()
+        if inserted is None:
+            raise Conflict(
+                f"Deployment {f'{body.flow_name}/{body.name}'!r} was created by another "
+                "request meanwhile; send yours again to update it."
+            )
+        created = True
+    else:
+        deployment_id = existing
+        conn.execute(sa.update(deployment).where(deployment.c.id == existing).values(values))
+        _drop_schedules(conn, deployment_id, now)
+        created = False
+    for schedule in body.schedules:
+        add_schedule(conn, deployment_id=deployment_id, body=schedule, now=now)
+    return read(conn, deployment_id=deployment_id), created
+
+
+def _drop_schedules(conn: sa.Connection, deployment_id: uuid.UUID, now: float) -> None:
+    from headwater.server.scheduler import delete_future_runs
+
+    delete_future_runs(conn, deployment_id=deployment_id, now=now)
+    conn.execute(
+        sa.delete(deployment_schedule).where(deployment_schedule.c.deployment_id == deployment_id)
+    )
+
+
+def _require(conn: sa.Connection, deployment_id: uuid.UUID) -> sa.Row[Any]:
+    row = conn.execute(sa.select(deployment).where(deployment.c.id == deployment_id)).first()
+    if row is None:
+        raise ObjectNotFound(f"No deployment found with id {str(deployment_id)!r}.")
+    return row
+
+
+def update(
+    conn: sa.Connection, *, deployment_id: uuid.UUID, body: DeploymentUpdate
+) -> DeploymentResponse:
+    """Change the fields `body` sets; new parameters or pausing replace the future runs."""
+    from headwater.server.parameters import check_parameters
+    from headwater.server.scheduler import delete_future_runs
+
+    row = _require(conn, deployment_id)
+    now = time.time()
+    changes = body.model_dump(exclude_unset=True)
+    values: dict[str, Any] = {"updated": now}
+    for key in (
+        "version",
+        "description",
+        "entrypoint",
+        "path",
+        "parameters",
+        "parameter_schema",
+        "enforce_parameter_schema",
+        "tags",
+        "job_variables",
+        "concurrency_limit",
+        "paused",
+    ):
+        if key in changes:
+            values[key] = changes[key]
+    if "concurrency_limit" in values and values["concurrency_limit"] == 0:
+        values["concurrency_limit"] = None  # 0 clears the limit
+    if "collision_strategy" in changes and changes["collision_strategy"] is not None:
+        values["collision_strategy"] = CollisionStrategy(changes["collision_strategy"]).value
+    if "work_pool_name" in changes or "work_queue_name" in changes:
+        pool_name = changes.get("work_pool_name")
+        if "work_pool_name" not in changes and row.work_pool_id is not None:
+            pool_name = conn.execute(
+                sa.select(work_pool.c.name).where(work_pool.c.id == row.work_pool_id)
+            ).scalar_one_or_none()
+        values["work_pool_id"], values["work_queue_id"] = _pool_and_queue(
+            conn, pool_name, changes.get("work_queue_name")
+        )
+    check_parameters(
+        values.get("parameter_schema", row.parameter_schema) or {},
+        values.get("parameters", row.parameters) or {},
+        complete=False,
+    )
+    conn.execute(sa.update(deployment).where(deployment.c.id == deployment_id).values(values))
+    if values.get("paused") or "parameters" in values or "work_pool_id" in values:
+        delete_future_runs(conn, deployment_id=deployment_id, now=now)
+    return read(conn, deployment_id=deployment_id)
+
+
+def delete(conn: sa.Connection, *, deployment_id: uuid.UUID) -> None:
+    """Delete the deployment and its schedules, and the runs of it not yet started.
+
+    Runs that started stay, with their history (their deployment_id then names nothing).
+    """
+    _require(conn, deployment_id)
+    waiting = sa.select(flow_run_queue.c.flow_run_id).where(
+        flow_run_queue.c.deployment_id == deployment_id
+    )
+    ids = [row[0] for row in conn.execute(waiting)]
+    if ids:
+        conn.execute(sa.delete(flow_run_queue).where(flow_run_queue.c.flow_run_id.in_(ids)))
+        conn.execute(
+            sa.delete(state).where(state.c.flow_run_id.in_(ids), state.c.task_run_id.is_(None))
+        )
+        conn.execute(sa.delete(flow_run).where(flow_run.c.id.in_(ids)))
+    conn.execute(
+        sa.delete(deployment_schedule).where(deployment_schedule.c.deployment_id == deployment_id)
+    )
+    conn.execute(sa.delete(deployment).where(deployment.c.id == deployment_id))
+
+
+# -- schedules ------------------------------------------------------------------------
+
+
+def add_schedule(
+    conn: sa.Connection,
+    *,
+    deployment_id: uuid.UUID,
+    body: DeploymentScheduleCreate,
+    now: float | None = None,
+) -> DeploymentScheduleResponse:
+    _require(conn, deployment_id)
+    now = time.time() if now is None else now
+    schedule_id = uuid.UUID(uuid7_hex())
+    conn.execute(
+        sa.insert(deployment_schedule).values(
+            id=schedule_id,
+            deployment_id=deployment_id,
+            schedule=body.schedule.model_dump(mode="json", exclude_none=True),
+            active=body.active,
+            catchup=body.catchup.value,
+            parameters=body.parameters,
+            created=now,
+            updated=now,
+        )
+    )
+    return _read_schedule(conn, deployment_id, schedule_id)
+
+
+def _read_schedule(
+    conn: sa.Connection, deployment_id: uuid.UUID, schedule_id: uuid.UUID
+) -> DeploymentScheduleResponse:
+    row = (
+        conn.execute(
+            sa.select(deployment_schedule).where(
+                deployment_schedule.c.id == schedule_id,
+                deployment_schedule.c.deployment_id == deployment_id,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ObjectNotFound(
+            f"No schedule {str(schedule_id)!r} in deployment {str(deployment_id)!r}."
+        )
+    return _schedule_response(row)
+
+
+def list_schedules(
+    conn: sa.Connection, *, deployment_id: uuid.UUID
+) -> list[DeploymentScheduleResponse]:
+    _require(conn, deployment_id)
+    return _schedules_of(conn, [deployment_id])[deployment_id]
+
+
+def update_schedule(
+    conn: sa.Connection,
+    *,
+    deployment_id: uuid.UUID,
+    schedule_id: uuid.UUID,
+    body: DeploymentScheduleUpdate,
+) -> DeploymentScheduleResponse:
+    """Change a schedule; the future runs it made are replaced on the next scheduler round."""
+    from headwater.server.scheduler import delete_future_runs
+
+    _read_schedule(conn, deployment_id, schedule_id)
+    now = time.time()
+    values: dict[str, Any] = {"updated": now}
+    if body.schedule is not None:
+        values["schedule"] = body.schedule.model_dump(mode="json", exclude_none=True)
+    if body.active is not None:
+        values["active"] = body.active
+    if body.catchup is not None:
+        values["catchup"] = body.catchup.value
+    if body.parameters is not None:
+        values["parameters"] = body.parameters
+    conn.execute(
+        sa.update(deployment_schedule).where(deployment_schedule.c.id == schedule_id).values(values)
+    )
+    delete_future_runs(conn, deployment_id=deployment_id, schedule_id=schedule_id, now=now)
+    return _read_schedule(conn, deployment_id, schedule_id)
+
+
+def delete_schedule(
+    conn: sa.Connection, *, deployment_id: uuid.UUID, schedule_id: uuid.UUID
+) -> None:
+    from headwater.server.scheduler import delete_future_runs
+
+    _read_schedule(conn, deployment_id, schedule_id)
+    delete_future_runs(conn, deployment_id=deployment_id, schedule_id=schedule_id, now=time.time())
+    conn.execute(sa.delete(deployment_schedule).where(deployment_schedule.c.id == schedule_id))
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def create_flow_run(
+    conn: sa.Connection,
+    *,
+    deployment_id: uuid.UUID,
+    body: DeploymentFlowRunCreate,
+    name: str,
+) -> tuple[uuid.UUID, bool]:
+    """Create a Scheduled run of the deployment; (its id, whether created now).
+
+    With an idempotency key already used for this flow, the existing run is
+    returned. Parameters are the deployment's defaults updated with the
+    request's, checked against the parameter schema when it is enforced.
+
+    Raises:
+        ObjectNotFound: no such deployment.
+        InvalidParameters: a parameter is missing or does not match the schema.
+    """
+    from headwater.server.parameters import check_parameters
+
+    row = _require(conn, deployment_id)
+    parameters = {**(row.parameters or {}), **body.parameters}
+    if row.enforce_parameter_schema:
+        check_parameters(row.parameter_schema or {}, parameters, complete=True)
+    if body.idempotency_key is not None:
+        found = conn.execute(
+            sa.select(flow_run.c.id).where(
+                flow_run.c.flow_id == row.flow_id,
+                flow_run.c.idempotency_key == body.idempotency_key,
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            return found, False
+    target = DeploymentTarget(
+        id=row.id,
+        flow_id=row.flow_id,
+        work_pool_id=row.work_pool_id,
+        work_queue_id=row.work_queue_id,
+        tags=row.tags or [],
+    )
+    root: uuid.UUID | None = None
+    parent = uuid.UUID(body.parent_flow_run_id) if body.parent_flow_run_id else None
+    if parent is not None:
+        parent_row = conn.execute(
+            sa.select(flow_run.c.root_flow_run_id).where(flow_run.c.id == parent)
+        ).first()
+        if parent_row is None:
+            raise ObjectNotFound(f"No flow run found with id {str(parent)!r} (parent_flow_run_id).")
+        root = parent_row[0] or parent
+    run = NewRun(
+        deployment=target,
+        scheduled_time=body.scheduled_time if body.scheduled_time is not None else time.time(),
+        parameters=parameters,
+        name=name,
+        tags=body.tags,
+        idempotency_key=body.idempotency_key,
+        job_variables=body.job_variables,
+        parent_flow_run_id=parent,
+        root_flow_run_id=root,
+        parent_task_run_id=(
+            uuid.UUID(body.parent_task_run_id) if body.parent_task_run_id else None
+        ),
+    )
+    created = insert_runs(conn, [run])
+    if created:
+        return created[0], True
+    # Lost a race with a request carrying the same idempotency key.
+    found = conn.execute(
+        sa.select(flow_run.c.id).where(
+            flow_run.c.flow_id == row.flow_id,
+            flow_run.c.idempotency_key == body.idempotency_key,
+        )
+    ).scalar_one()
+    return found, False
+
+
+def mark_polled(conn: sa.Connection, deployment_ids: Sequence[uuid.UUID], now: float) -> None:
+    """Remember that a `serve` process asked for these deployments' runs (they are READY)."""
+    if deployment_ids:
+        conn.execute(
+            sa.update(deployment).where(deployment.c.id.in_(deployment_ids)).values(last_polled=now)
+        )
