@@ -14,8 +14,12 @@ from headwater.core.errors import (
 
 __all__ = [
     "Abort",
+    "AcquireConcurrencySlotTimeoutError",
     "AmbiguousIdError",
+    "CancelSignal",
     "CancelledRun",
+    "ConcurrencySlotAcquisitionError",
+    "ConcurrencySlotsUnavailable",
     "ConfigurationError",
     "Conflict",
     "CrashedRun",
@@ -127,6 +131,10 @@ class AmbiguousIdError(ObjectNotFound):
     """An id prefix matches more than one object."""
 
 
+class InvalidParameters(HeadwaterError, ValueError):
+    """Parameters for a deployment's run are missing or do not match its parameter schema."""
+
+
 class EngineSignal(BaseException):
     """Engine-internal control flow. A BaseException so user `except Exception` can't eat it."""
 
@@ -139,9 +147,34 @@ class Pause(EngineSignal):
     """Pause the run (human-in-the-loop)."""
 
 
+class CancelSignal(EngineSignal):
+    """The run was cancelled from outside (its worker asked its process to stop)."""
+
+
 class TerminationSignal(EngineSignal):
     """The process received SIGTERM while a run was executing."""
 
     def __init__(self, signal: int) -> None:
         super().__init__(f"Process received signal {signal}")
         self.signal = signal
+
+
+class ConcurrencySlotsUnavailable(HeadwaterError):
+    """A concurrency limit has no free slots now (the API's 423 Locked); ask again later."""
+
+    def __init__(
+        self, message: str, *, limit: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        #: the limit that lacked slots
+        self.limit = limit
+        #: seconds until enough slots decay (None: only a release frees them)
+        self.retry_after = retry_after
+
+
+class ConcurrencySlotAcquisitionError(HeadwaterError):
+    """Concurrency slots could not be taken: a limit does not exist (strict), or retries ran out."""
+
+
+class AcquireConcurrencySlotTimeoutError(ConcurrencySlotAcquisitionError, TimeoutError):
+    """Concurrency slots did not become free within `timeout_seconds`."""

@@ -47,7 +47,7 @@ class Settings:
     server_port: int = 4200
     #: run the background services (crash detection...) in the server process
     server_services: bool = True
-    server_services_interval: float = 30.0
+    server_services_interval: float = 10.0
     server_parameters_max_bytes: int = 512 * 1024
     server_request_max_bytes: int = 4 * 1024 * 1024
     server_records_max_bytes: int = 32 * 1024 * 1024

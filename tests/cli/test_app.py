@@ -36,6 +36,12 @@ def test_every_command_and_option_has_help_text() -> None:
         "services",
         "database",
         "spool",
+        "work-pool",
+        "work-queue",
+        "worker",
+        "deploy",
+        "deployment",
+        "concurrency-limit",
     }
     walk(root, "headwater")
 

@@ -30,7 +30,10 @@ with warnings.catch_warnings():
 # schemathesis reads the document when the module is collected (no database needed
 # for that); the fixture below opens the database before the first request.
 _HOME = Path(tempfile.mkdtemp(prefix="headwater-fuzz-"))
-_APP = create_app(Settings(home=_HOME, database_url=f"sqlite:///{_HOME / 'fuzz.db'}"))
+# Claims (long polls) are held open at most 0.2 s here, whatever `wait` is generated.
+_APP = create_app(
+    Settings(home=_HOME, database_url=f"sqlite:///{_HOME / 'fuzz.db'}"), claim_max_wait=0.2
+)
 # The live stream is left out: an endless response would only time out (it has
 # its own tests in test_stream.py).
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", _APP).exclude(path="/api/stream")

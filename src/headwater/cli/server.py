@@ -151,9 +151,10 @@ def start(
 def services_start(
     interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between two rounds of the services.")
-    ] = 30.0,
+    ] = 10.0,
 ) -> None:
-    """Run the background services (crash detection) in the foreground until Ctrl-C.
+    """Run the background services in the foreground until Ctrl-C: the scheduler, late
+    runs, crash detection, runs of dead workers, cancellations, concurrency leases.
 
     Safe to run in several processes: each round runs under a lease on the store.
     """

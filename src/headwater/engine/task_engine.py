@@ -11,6 +11,7 @@ import contextvars
 import time
 from typing import TYPE_CHECKING, Any
 
+from headwater.concurrency import _tags as tag_limits
 from headwater.context import (
     FlowRunContext,
     TaskRunContext,
@@ -31,7 +32,7 @@ from headwater.engine.machine import Machine, UpstreamNotReady
 from headwater.engine.recorder import get_recorder
 from headwater.engine.runs import TaskRun, state_row
 from headwater.engine.timeouts import sync_timeout
-from headwater.exceptions import TaskRunTimeoutError
+from headwater.exceptions import ConcurrencySlotAcquisitionError, TaskRunTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -130,10 +131,13 @@ def run_task_sync(
 ) -> State:
     """Run a sync task to a final state, with retries and timeout."""
     machine, token = _enter(task, run, flow_context)
+    slots = None
     try:
         try:
             args, kwargs = _prepare(run, args, kwargs, wait_for)
-        except UpstreamNotReady as exc:
+            if run.tags:  # waits for a slot of each "tag:<tag>" concurrency limit
+                slots = tag_limits.hold(run)
+        except (UpstreamNotReady, ConcurrencySlotAcquisitionError) as exc:
             machine.failed(exc)
         else:
             fn = task.fn
@@ -159,6 +163,8 @@ def run_task_sync(
                     time.sleep(delay)
     finally:
         task_run_context.reset(token)
+        if slots is not None:
+            slots.release()
     state = _finished(run)
     hooks = hooks_for(task, state)
     if hooks:
@@ -179,12 +185,15 @@ async def run_task_async(
     import asyncio
 
     machine, token = _enter(task, run, flow_context)
+    slots = None
     try:
         try:
             if wait_for or run.resolve_inputs:
                 # Upstream futures may still be running in threads: wait off the loop.
                 args, kwargs = await asyncio.to_thread(_prepare, run, args, kwargs, wait_for)
-        except UpstreamNotReady as exc:
+            if run.tags:  # waits for a slot of each "tag:<tag>" concurrency limit
+                slots = await tag_limits.hold_async(run)
+        except (UpstreamNotReady, ConcurrencySlotAcquisitionError) as exc:
             machine.failed(exc)
         else:
             timeout = task.timeout_seconds
@@ -215,6 +224,8 @@ async def run_task_async(
                     await asyncio.sleep(delay)
     finally:
         task_run_context.reset(token)
+        if slots is not None:
+            await asyncio.to_thread(slots.release)
     state = _finished(run)
     hooks = hooks_for(task, state)
     if hooks:

@@ -40,6 +40,7 @@ def create_app(
     services_interval: float | None = None,
     stream_poll_interval: float | None = None,
     stream_heartbeat_interval: float | None = None,
+    claim_max_wait: float | None = None,
 ) -> FastAPI:
     """A new Headwater API app on the store of `settings` (default: the process's settings).
 
@@ -50,11 +51,12 @@ def create_app(
         request_max_bytes: the largest request body (4 MiB), except for batches:
         records_max_bytes: the largest body of /api/records and /api/logs (32 MiB).
         services: run the background services in this process.
-        services_interval: seconds between two rounds of the services (30).
+        services_interval: seconds between two rounds of the services (10).
         stream_poll_interval: seconds between two polls of a live stream when no
             notification woke it (1).
         stream_heartbeat_interval: seconds of silence before a live stream sends a
             heartbeat (15).
+        claim_max_wait: the longest a worker's claim request is held open (60).
 
     Example:
         >>> import uvicorn
@@ -69,6 +71,7 @@ def create_app(
         records_max_bytes=records_max_bytes or defaults.records_max_bytes,
         services=services,
         services_interval=services_interval or defaults.services_interval,
+        claim_max_wait=defaults.claim_max_wait if claim_max_wait is None else claim_max_wait,
     )
     url = settings.effective_database_url
     stream_defaults = StreamOptions()

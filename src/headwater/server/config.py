@@ -20,8 +20,10 @@ class ServerConfig:
         parameters_max_bytes: the largest `parameters` of a flow run, as JSON.
         request_max_bytes: the largest request body, except on batch endpoints.
         records_max_bytes: the largest body of `POST /api/records` and `POST /api/logs`.
-        services: run the background services (crash detection) in this process.
+        services: run the background services (scheduler, crash detection, ...) here.
         services_interval: seconds between two rounds of the services.
+        claim_max_wait: the longest a worker's claim request is held open (long poll),
+            whatever `wait` it asks for; keep it under any proxy's read timeout.
     """
 
     api_key: str | None = None
@@ -29,4 +31,5 @@ class ServerConfig:
     request_max_bytes: int = 4 * MIB
     records_max_bytes: int = 32 * MIB
     services: bool = False
-    services_interval: float = 30.0
+    services_interval: float = 10.0
+    claim_max_wait: float = 60.0

@@ -31,7 +31,8 @@ from headwater.schemas.deployments import (
 from headwater.schemas.flow_runs import FlowRunResponse
 from headwater.server.api._responses import errors
 from headwater.server.database import Database
-from headwater.server.dependencies import DatabaseDep
+from headwater.server.config import ServerConfig
+from headwater.server.dependencies import ConfigDep, DatabaseDep
 from headwater.server.notifications import Notifier, NotifierDep
 from headwater.server.repositories import claims, deployments, flow_runs
 from headwater.store.tables import deployment, flow_run, work_pool
@@ -133,6 +134,7 @@ def _job_configuration(
 async def _claim(
     db: Database,
     notifier: Notifier,
+    config: ServerConfig,
     body: ClaimRequest,
     *,
     pool_name: str | None,
@@ -142,7 +144,7 @@ async def _claim(
     if pool_name is not None:
         pool_id, template = await run_in_threadpool(_pool, db, pool_name)
     deployment_ids = [uuid.UUID(i) for i in body.deployment_ids]
-    deadline = time.monotonic() + body.wait
+    deadline = time.monotonic() + min(body.wait, config.claim_max_wait)
     # Subscribed before the first attempt: a run created meanwhile wakes us.
     async with notifier.subscribe() as subscription:
         while True:
@@ -176,7 +178,7 @@ def _next_due(
 
 @router.post("/work_pools/{name}/get_scheduled_flow_runs", responses=errors(404))
 async def claim_pool_runs(
-    db: DatabaseDep, notifier: NotifierDep, name: str, body: ClaimRequest
+    db: DatabaseDep, notifier: NotifierDep, config: ConfigDep, name: str, body: ClaimRequest
 ) -> ClaimResponse:
     """Claim due runs of the pool's queues for `worker_id` (highest priority queue first).
 
@@ -184,16 +186,16 @@ async def claim_pool_runs(
     token (`/flow_runs/{id}/begin`). `cancelling` lists the runs of `running`
     that are being cancelled: stop their processes.
     """
-    return await _claim(db, notifier, body, pool_name=name)
+    return await _claim(db, notifier, config, body, pool_name=name)
 
 
 @router.post("/deployments/get_scheduled_flow_runs")
 async def claim_deployment_runs(
-    db: DatabaseDep, notifier: NotifierDep, body: ClaimRequest
+    db: DatabaseDep, notifier: NotifierDep, config: ConfigDep, body: ClaimRequest
 ) -> ClaimResponse:
     """Claim due runs of `deployment_ids` (deployments without a work pool): `serve` asks here,
     which also marks those deployments READY."""
-    return await _claim(db, notifier, body, pool_name=None)
+    return await _claim(db, notifier, config, body, pool_name=None)
 
 
 @router.post("/flow_runs/{flow_run_id}/begin", responses=errors(404, 409))
