@@ -18,14 +18,9 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
-## demo: install, run the example flows on the embedded SQLite store, show them with the CLI
+## demo: install, run the example flows embedded, then a server, a worker and a deployment
 demo: install
-	$(BIN)/python examples/hello.py
-	$(BIN)/python examples/etl.py
-	$(BIN)/python examples/fan_out.py
-	$(BIN)/headwater flow-run ls --limit 10
-	$(BIN)/headwater flow-run inspect "$$($(BIN)/headwater flow-run ls --flow etl --limit 1 --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')"
-	$(BIN)/headwater flow-run logs "$$($(BIN)/headwater flow-run ls --flow etl --limit 1 --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')"
+	$(BIN)/python examples/demo.py
 
 ## test: install dev tools, then lint, type-check and run the whole test suite
 test: install-dev lint typecheck pytest

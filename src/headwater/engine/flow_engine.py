@@ -65,6 +65,8 @@ class AdoptedRun:
     name: str
     tags: list[str]
     run_count: int
+    #: when `begin` moved it to Running (epoch seconds)
+    started: float
     deployment_hex: str | None = None
     expected_start_time: float | None = None
     parent_flow_run_hex: str | None = None
@@ -147,8 +149,12 @@ class _Launch:
             process=current_process_tag(),
             state=State(StateType.PENDING),
         )
-        # `begin` counted this attempt; entering Running counts it again locally.
-        self.run.run_count = max(0, adopt.run_count - 1)
+        # `begin` recorded this attempt's Running state: the run starts there, and the
+        # engine does not enter Running again for it (see `_begin`).
+        running = State(StateType.RUNNING, timestamp=adopt.started)
+        self.run.state = running
+        self.run.run_count = adopt.run_count
+        self.run.start_time = adopt.started
         self.run.json_parameters = jsonable(self.parameters)
         get_recorder().flow((self.run.flow_hex_id, flow.name, self.run.created))
 
@@ -271,6 +277,13 @@ def _state_outcome(launch: _Launch, return_state: bool) -> Any:
     return state if return_state else state.result()
 
 
+def _begin(launch: _Launch, machine: Machine) -> None:
+    """Enter Running for the next attempt; an adopted run's first attempt is Running already."""
+    if launch.adopted and launch.run.state.type is StateType.RUNNING:
+        return
+    machine.begin()
+
+
 def _started(launch: _Launch) -> None:
     """A root flow run entering Running waits until that is durable.
 
@@ -313,7 +326,7 @@ def run_flow_sync(
         try:
             with _termination_as_exception(), context.task_runner:
                 while True:
-                    machine.begin()
+                    _begin(launch, machine)
                     _started(launch)
                     if run.run_count == 1:
                         log.info("Beginning flow run %r for flow %r", run.name, flow.name)
@@ -362,7 +375,7 @@ async def run_flow_async(
         try:
             with context.task_runner:
                 while True:
-                    machine.begin()
+                    _begin(launch, machine)
                     if launch.parent is None and run.run_count == 1 and not launch.adopted:
                         await asyncio.to_thread(_started, launch)
                     if run.run_count == 1:

@@ -138,6 +138,7 @@ def _run(flow: Any, run: dict[str, Any]) -> int:
         name=run["name"],
         tags=list(run.get("tags") or []),
         run_count=int(run["run_count"]),
+        started=dt.datetime.fromisoformat(run["state_timestamp"]).timestamp(),
         deployment_hex=hex_or_none(run.get("deployment_id")),
         expected_start_time=dt.datetime.fromisoformat(expected).timestamp() if expected else None,
         parent_flow_run_hex=hex_or_none(run.get("parent_flow_run_id")),

@@ -10,12 +10,13 @@ for a polling interval.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from headwater.exceptions import ObjectNotFound
@@ -30,8 +31,8 @@ from headwater.schemas.deployments import (
 )
 from headwater.schemas.flow_runs import FlowRunResponse
 from headwater.server.api._responses import errors
-from headwater.server.database import Database
 from headwater.server.config import ServerConfig
+from headwater.server.database import Database
 from headwater.server.dependencies import ConfigDep, DatabaseDep
 from headwater.server.notifications import Notifier, NotifierDep
 from headwater.server.repositories import claims, deployments, flow_runs
@@ -132,6 +133,7 @@ def _job_configuration(
 
 
 async def _claim(
+    request: Request,
     db: Database,
     notifier: Notifier,
     config: ServerConfig,
@@ -166,7 +168,14 @@ async def _claim(
             if due is not None:
                 timeout = max(0.0, min(timeout, due - time.time()))
             if timeout > 0:
-                await subscription.wait(timeout)
+                try:
+                    await subscription.wait(timeout)
+                except asyncio.CancelledError:
+                    # The server is shutting down: answer "nothing yet" rather than fail;
+                    # the worker asks again (of this server when it is back, or a replica).
+                    return answer
+            if await request.is_disconnected():
+                return answer  # the worker is gone: nothing was claimed for it
 
 
 def _next_due(
@@ -178,7 +187,12 @@ def _next_due(
 
 @router.post("/work_pools/{name}/get_scheduled_flow_runs", responses=errors(404))
 async def claim_pool_runs(
-    db: DatabaseDep, notifier: NotifierDep, config: ConfigDep, name: str, body: ClaimRequest
+    request: Request,
+    db: DatabaseDep,
+    notifier: NotifierDep,
+    config: ConfigDep,
+    name: str,
+    body: ClaimRequest,
 ) -> ClaimResponse:
     """Claim due runs of the pool's queues for `worker_id` (highest priority queue first).
 
@@ -186,16 +200,16 @@ async def claim_pool_runs(
     token (`/flow_runs/{id}/begin`). `cancelling` lists the runs of `running`
     that are being cancelled: stop their processes.
     """
-    return await _claim(db, notifier, config, body, pool_name=name)
+    return await _claim(request, db, notifier, config, body, pool_name=name)
 
 
 @router.post("/deployments/get_scheduled_flow_runs")
 async def claim_deployment_runs(
-    db: DatabaseDep, notifier: NotifierDep, config: ConfigDep, body: ClaimRequest
+    request: Request, db: DatabaseDep, notifier: NotifierDep, config: ConfigDep, body: ClaimRequest
 ) -> ClaimResponse:
     """Claim due runs of `deployment_ids` (deployments without a work pool): `serve` asks here,
     which also marks those deployments READY."""
-    return await _claim(db, notifier, config, body, pool_name=None)
+    return await _claim(request, db, notifier, config, body, pool_name=None)
 
 
 @router.post("/flow_runs/{flow_run_id}/begin", responses=errors(404, 409))
