@@ -5,7 +5,6 @@
 
 Each workload is a script in bench/workloads/ run in a fresh subprocess; see bench/README.md.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -39,12 +38,8 @@ from servers import (
 
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
 ALL = ["import", "hello", "sequential", "map", "async-concurrent"]
-SCRIPTS = {
-    "hello": "hello.py",
-    "sequential": "sequential.py",
-    "map": "map.py",
-    "async-concurrent": "async_concurrent.py",
-}
+SCRIPTS = {"hello": "hello.py", "sequential": "sequential.py", "map": "map.py",
+           "async-concurrent": "async_concurrent.py"}
 #: Workloads with a size, and their sizes, per system (see `plan`).
 SIZES = {"sequential": [1000], "map": [1000, 10000], "async-concurrent": [10, 1000]}
 SERVER_SIZES = {
@@ -75,7 +70,6 @@ class Metric:
     `optional` metric exists only for some systems (e.g. a server's CPU): its
     row is left out where a system has no value, or failed.
     """
-
     label: str
     key: str
     unit: str
@@ -92,55 +86,29 @@ def both(value: float) -> dict[str, float]:
 
 METRICS = {
     "import": [Metric("import", "wall", "s", {"embedded": 0.15})],
-    "hello": [
-        Metric("hello (whole process)", "wall", "s", {"embedded": 0.25, "server": 0.35}),
-        Metric(
-            "hello runs not recorded", "unrecorded", "", {"server": 0}, worst=True, optional=True
-        ),
-    ],
-    "sequential": [
-        Metric("sequential {n}", "ms_per_task", "ms/task", {"embedded": 0.05, "server": 0.1}),
-        Metric("sequential {n} flow", "flow_s", "s"),
-        Metric(
-            "sequential {n} runs not recorded",
-            "unrecorded",
-            "",
-            {"server": 0},
-            worst=True,
-            optional=True,
-        ),
-    ],
-    "map": [
-        Metric("map {n}", "ms_per_task", "ms/task", {"embedded": 0.2}),
-        Metric("map {n} flow", "flow_s", "s"),
-    ],
+    "hello": [Metric("hello (whole process)", "wall", "s", {"embedded": 0.25, "server": 0.35}),
+              Metric("hello runs not recorded", "unrecorded", "", {"server": 0}, worst=True,
+                     optional=True)],
+    "sequential": [Metric("sequential {n}", "ms_per_task", "ms/task",
+                          {"embedded": 0.05, "server": 0.1}),
+                   Metric("sequential {n} flow", "flow_s", "s"),
+                   Metric("sequential {n} runs not recorded", "unrecorded", "", {"server": 0},
+                          worst=True, optional=True)],
+    "map": [Metric("map {n}", "ms_per_task", "ms/task", {"embedded": 0.2}),
+            Metric("map {n} flow", "flow_s", "s")],
     "async-concurrent": [
         Metric("async {n}x10 total", "total_s", "s"),
-        Metric(
-            "async {n}x10 flow runs/s",
-            "runs_per_s",
-            "/s",
-            {"server": 400},
-            True,
-            when=("postgresql", 10000),
-        ),
+        Metric("async {n}x10 flow runs/s", "runs_per_s", "/s", {"server": 400}, True,
+               when=("postgresql", 10000)),
         Metric("async {n}x10 errors", "errors", "", both(0), worst=True),
-        Metric(
-            "async {n}x10 runs not recorded",
-            "unrecorded",
-            "",
-            {"server": 0},
-            worst=True,
-            optional=True,
-        ),
+        Metric("async {n}x10 runs not recorded", "unrecorded", "", {"server": 0}, worst=True,
+               optional=True),
         Metric("async {n}x10 client CPU", "cpu_s", "s", optional=True),
         Metric("async {n}x10 server CPU", "server_cpu_s", "s", optional=True),
         Metric("async {n}x10 PostgreSQL CPU (all)", "db_cpu_s", "s", optional=True),
     ],
-    MEMORY: [
-        Metric("server RSS at start", "idle_rss_mb", "MB"),
-        Metric("server RSS after the workloads", "rss_mb", "MB", {"server": 100}),
-    ],
+    MEMORY: [Metric("server RSS at start", "idle_rss_mb", "MB"),
+             Metric("server RSS after the workloads", "rss_mb", "MB", {"server": 100})],
 }
 
 
@@ -151,7 +119,6 @@ class BenchError(Exception):
 @dataclass
 class System:
     """One configuration under test: the package, its interpreter, environment and server."""
-
     key: str  # embedded | server-sqlite | server-postgresql | prefect
     label: str
     package: str
@@ -179,21 +146,14 @@ class System:
 Result = tuple[dict[str, float] | str, str]  # (metrics or error text, note)
 
 
-def run_once(
-    system: System, argv: list[str], env: dict[str, str], timeout: float
-) -> tuple[float, dict[str, Any]]:
+def run_once(system: System, argv: list[str], env: dict[str, str], timeout: float
+             ) -> tuple[float, dict[str, Any]]:
     """Run one subprocess; return (wall seconds, its JSON line). Raise BenchError on failure."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.Popen(
-            [system.python, *argv],
-            env=env,
-            cwd=system.scratch,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = subprocess.Popen([system.python, *argv], env=env, cwd=system.scratch, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
     except OSError as exc:
         raise BenchError(f"cannot start {system.python}: {exc}") from None
     try:
@@ -221,14 +181,8 @@ def last_line(text: str) -> str:
     return lines[-1][:300] if lines else "(no output)"
 
 
-def timed_run(
-    system: System,
-    workload: str,
-    n: int,
-    argv: list[str],
-    env: dict[str, str],
-    args: argparse.Namespace,
-) -> tuple[dict[str, float], str]:
+def timed_run(system: System, workload: str, n: int, argv: list[str], env: dict[str, str],
+              args: argparse.Namespace) -> tuple[dict[str, float], str]:
     """One timed run; with a server, also its CPU, and a check of what a Headwater one recorded.
 
     PostgreSQL's CPU is that of all its processes on the machine: other users show too.
@@ -259,12 +213,10 @@ def timed_run(
     sample["unrecorded"] = max(0, flow_runs - new_flow) + max(0, task_runs - new_task)
     note = str(data.get("first_error") or "")
     if (new_flow, new_task) != (flow_runs, task_runs):
-        note = (
-            f"the server recorded {new_flow} of {flow_runs} flow runs and {new_task} of "
-            f"{task_runs} task runs as Completed (all states: "
-            f"{after.flow_runs - before.flow_runs} and {after.task_runs - before.task_runs})"
-            + (f"; {note}" if note else "")
-        )
+        note = (f"the server recorded {new_flow} of {flow_runs} flow runs and {new_task} of "
+                f"{task_runs} task runs as Completed (all states: "
+                f"{after.flow_runs - before.flow_runs} and {after.task_runs - before.task_runs})"
+                + (f"; {note}" if note else ""))
     return sample, note
 
 
@@ -272,19 +224,15 @@ def numbers(data: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
 
 
-def measure(
-    system: System, workload: str, n: int, args: argparse.Namespace
-) -> tuple[dict[str, float], str]:
+def measure(system: System, workload: str, n: int, args: argparse.Namespace
+            ) -> tuple[dict[str, float], str]:
     """Warm up once (untimed), then run `repeat` times; return median metrics and a note.
 
     Counts of errors and unrecorded runs report the worst run, not the median.
     """
     env = system.env_for_workload()
-    argv = (
-        [str(WORKLOADS / SCRIPTS[workload]), str(n)]
-        if workload in SCRIPTS
-        else ["-c", f"import {system.package}"]
-    )
+    argv = ([str(WORKLOADS / SCRIPTS[workload]), str(n)] if workload in SCRIPTS
+            else ["-c", f"import {system.package}"])
     warmup = [str(WORKLOADS / "hello.py")] if workload in SCRIPTS else argv
     try:
         run_once(system, warmup, env, args.timeout)
@@ -297,9 +245,8 @@ def measure(
         note = sample_note or note
         samples.append(sample)
     worst = {m.key for m in METRICS[workload] if m.worst}
-    return {
-        k: (max if k in worst else statistics.median)(s[k] for s in samples) for k in samples[0]
-    }, note
+    return {k: (max if k in worst else statistics.median)(s[k] for s in samples)
+            for k in samples[0]}, note
 
 
 def plan(system: System, args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -312,25 +259,17 @@ def plan(system: System, args: argparse.Namespace) -> list[tuple[str, int]]:
             sizes = {"import": [0]}
     else:
         sizes = {"import": [0], "hello": [0], **SIZES}
-    return [
-        (w, n)
-        for w in args.workloads
-        if w in sizes
-        for n in ([args.n] if args.n and w in SIZES else sizes[w])
-    ]
+    return [(w, n) for w in args.workloads if w in sizes
+            for n in ([args.n] if args.n and w in SIZES else sizes[w])]
 
 
-def run_system(
-    system: System, todo: list[tuple[str, int]], args: argparse.Namespace
-) -> dict[tuple[str, int], Result]:
+def run_system(system: System, todo: list[tuple[str, int]], args: argparse.Namespace
+               ) -> dict[tuple[str, int], Result]:
     """Every (workload, size) of `todo` on `system`, then the memory of its server if any."""
     results: dict[tuple[str, int], Result] = {}
     for workload, n in todo:
-        print(
-            f"running {workload} {n or ''}".rstrip() + f" on {system.label}",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"running {workload} {n or ''}".rstrip() + f" on {system.label}", file=sys.stderr,
+              flush=True)
         try:
             results[workload, n] = measure(system, workload, n, args)
         except BenchError as exc:
@@ -347,13 +286,9 @@ def run_system(
 def serving(system: System, args: argparse.Namespace) -> Iterator[None]:
     """Start the server `system` needs for its workloads (if any) and stop it afterwards."""
     if system.kind == "server":
-        with HeadwaterServer(
-            system.database,
-            system.scratch,
-            system.env,
-            postgres_url=args.headwater_postgres_url,
-            workers=args.headwater_server_workers,
-        ) as server:
+        with HeadwaterServer(system.database, system.scratch, system.env,
+                             postgres_url=args.headwater_postgres_url,
+                             workers=args.headwater_server_workers) as server:
             system.server, system.server_pid = server, server.pid
             system.idle_rss_mb = server.idle_rss_mb
             system.env = {**system.env, "HEADWATER_API_URL": server.api_url}
@@ -374,7 +309,6 @@ def serving(system: System, args: argparse.Namespace) -> Iterator[None]:
 
 
 # -- the table ------------------------------------------------------------------------
-
 
 def fmt(value: float | str, unit: str) -> str:
     """Format a number with its unit, or pass an error text through."""
@@ -409,15 +343,12 @@ def cell(result: Result | None, key: str, missing: str) -> float | str:
     return value if isinstance(value, str) else value.get(key, "missing")
 
 
-def make_rows(
-    systems: list[System], results: dict[str, dict[tuple[str, int], Result]], prefect: System | None
-) -> list[dict[str, Any]]:
+def make_rows(systems: list[System], results: dict[str, dict[tuple[str, int], Result]],
+              prefect: System | None) -> list[dict[str, Any]]:
     """Table rows: per workload and size, each Headwater system, with Prefect's figure."""
     headwater = [s for s in systems if s.package == "headwater"]
-    sizes = sorted(
-        {key for s in headwater for key in results[s.key]},
-        key=lambda k: ([*ALL, MEMORY].index(k[0]), k[1]),
-    )
+    sizes = sorted({key for s in headwater for key in results[s.key]},
+                   key=lambda k: ([*ALL, MEMORY].index(k[0]), k[1]))
     rows: list[dict[str, Any]] = []
     for workload, n in sizes:
         for system in headwater:
@@ -435,26 +366,13 @@ def make_rows(
                     p = ""  # Prefect's records are not checked; it has no such figure
                 notes = {}
                 if m is METRICS[workload][0]:
-                    notes = {
-                        k: v
-                        for k, v in (
-                            ("headwater", result[1]),
-                            ("prefect", p_result[1] if p_result else ""),
-                        )
-                        if v
-                    }
-                rows.append(
-                    {
-                        "workload": m.label.format(n=n),
-                        "system": system.label,
-                        "unit": m.unit,
-                        "headwater": h,
-                        "prefect": p,
-                        "ratio": ratio(m, h, p),
-                        "target": target(m, system, n, h),
-                        "notes": notes,
-                    }
-                )
+                    notes = {k: v for k, v in (("headwater", result[1]),
+                                                ("prefect", p_result[1] if p_result else ""))
+                             if v}
+                rows.append({"workload": m.label.format(n=n), "system": system.label,
+                             "unit": m.unit, "headwater": h, "prefect": p,
+                             "ratio": ratio(m, h, p), "target": target(m, system, n, h),
+                             "notes": notes})
     return rows
 
 
@@ -472,17 +390,8 @@ def prefect_missing(prefect: System | None, workload: str) -> str:
 def print_table(rows: list[dict[str, Any]]) -> None:
     """Print rows as an aligned text table, then any error texts in full."""
     head = ["workload", "system", "headwater", "prefect", "ratio (P/H)", "target"]
-    body = [
-        [
-            str(r["workload"]),
-            str(r["system"]),
-            fmt(r["headwater"], r["unit"]),
-            fmt(r["prefect"], r["unit"]),
-            str(r["ratio"]),
-            str(r["target"]),
-        ]
-        for r in rows
-    ]
+    body = [[str(r["workload"]), str(r["system"]), fmt(r["headwater"], r["unit"]),
+             fmt(r["prefect"], r["unit"]), str(r["ratio"]), str(r["target"])] for r in rows]
     clip = [[c if len(c) <= 48 else c[:45] + "..." for c in line] for line in body]
     widths = [max(len(x) for x in col) for col in zip(head, *clip, strict=True)]
     for line in [head, ["-" * w for w in widths], *clip]:
@@ -490,10 +399,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     seen: set[tuple[str, str]] = set()
     for r, line in zip(rows, body, strict=True):
         long = [(n, t) for n, t in [(r["system"], line[2]), ("prefect", line[3])] if len(t) > 48]
-        long += [
-            (r["system"] if n == "headwater" else n, f"first error: {t}")
-            for n, t in dict(r["notes"]).items()
-        ]
+        long += [(r["system"] if n == "headwater" else n, f"first error: {t}")
+                 for n, t in dict(r["notes"]).items()]
         for name, text in long:
             if (name, text) not in seen:
                 seen.add((name, text))
@@ -502,66 +409,34 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 # -- setup ----------------------------------------------------------------------------
 
-
 def parse_args() -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument(
-        "workloads", nargs="*", metavar="WORKLOAD", help=f"any of {', '.join(ALL)} (default: all)"
-    )
-    ap.add_argument(
-        "--headwater-server",
-        choices=["none", "sqlite", "postgresql", "both"],
-        default="none",
-        help="also run hello, sequential and async-concurrent "
-        "against `headwater server start` on this store (default: none)",
-    )
-    ap.add_argument(
-        "--headwater-postgres-url",
-        default=os.environ.get(
-            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/headwater_bench"
-        ),
+    ap.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                    help=f"any of {', '.join(ALL)} (default: all)")
+    ap.add_argument("--headwater-server", choices=["none", "sqlite", "postgresql", "both"],
+                    default="none", help="also run hello, sequential and async-concurrent "
+                    "against `headwater server start` on this store (default: none)")
+    ap.add_argument("--headwater-postgres-url", default=os.environ.get(
+        "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/headwater_bench"),
         help="database the PostgreSQL server uses; DROPPED and re-created for each run "
-        "(default: env BENCH_POSTGRES_URL or .../headwater_bench on 127.0.0.1:5432)",
-    )
-    ap.add_argument(
-        "--headwater-server-workers",
-        type=int,
-        default=1,
-        help="`headwater server start --workers N` (memory is summed over them)",
-    )
-    ap.add_argument(
-        "--no-embedded",
-        action="store_true",
-        help="skip embedded Headwater (only with --headwater-server)",
-    )
-    ap.add_argument(
-        "--prefect-python",
-        default=os.environ.get("BENCH_PREFECT_PYTHON"),
-        help="interpreter of a Prefect venv (default: env BENCH_PREFECT_PYTHON)",
-    )
-    ap.add_argument(
-        "--prefect-api-url",
-        default=os.environ.get("PREFECT_API_URL"),
-        help="running Prefect server API (default: env PREFECT_API_URL)",
-    )
-    ap.add_argument(
-        "--start-prefect-server",
-        action="store_true",
-        help="start (and stop after its workloads) a Prefect server for --prefect-api-url",
-    )
-    ap.add_argument(
-        "--prefect-home",
-        default=os.environ.get("PREFECT_HOME", str(Path.home() / "prefect-home")),
-        help="PREFECT_HOME for the server",
-    )
+             "(default: env BENCH_POSTGRES_URL or .../headwater_bench on 127.0.0.1:5432)")
+    ap.add_argument("--headwater-server-workers", type=int, default=1,
+                    help="`headwater server start --workers N` (memory is summed over them)")
+    ap.add_argument("--no-embedded", action="store_true",
+                    help="skip embedded Headwater (only with --headwater-server)")
+    ap.add_argument("--prefect-python", default=os.environ.get("BENCH_PREFECT_PYTHON"),
+                    help="interpreter of a Prefect venv (default: env BENCH_PREFECT_PYTHON)")
+    ap.add_argument("--prefect-api-url", default=os.environ.get("PREFECT_API_URL"),
+                    help="running Prefect server API (default: env PREFECT_API_URL)")
+    ap.add_argument("--start-prefect-server", action="store_true",
+                    help="start (and stop after its workloads) a Prefect server for "
+                         "--prefect-api-url")
+    ap.add_argument("--prefect-home", default=os.environ.get(
+        "PREFECT_HOME", str(Path.home() / "prefect-home")), help="PREFECT_HOME for the server")
     ap.add_argument("--repeat", type=int, default=5, help="runs of import/hello (median)")
-    ap.add_argument(
-        "--repeat-heavy",
-        type=int,
-        default=1,
-        help="runs of sequential/map/async-concurrent (median)",
-    )
+    ap.add_argument("--repeat-heavy", type=int, default=1,
+                    help="runs of sequential/map/async-concurrent (median)")
     ap.add_argument("--n", type=int, help="one size for sized workloads, on every system")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per subprocess")
     ap.add_argument("--json", type=Path, help="also save results here")
@@ -597,46 +472,19 @@ def make_systems(args: argparse.Namespace, scratch: Path) -> list[System]:
         systems.append(system)
 
     if not args.no_embedded:
-        add(
-            System(
-                "embedded",
-                "headwater (embedded)",
-                "headwater",
-                sys.executable,
-                base,
-                scratch / "hw",
-            )
-        )
+        add(System("embedded", "headwater (embedded)", "headwater", sys.executable, base,
+                   scratch / "hw"))
     databases = {"both": ["sqlite", "postgresql"], "none": []}.get(
-        args.headwater_server, [args.headwater_server]
-    )
+        args.headwater_server, [args.headwater_server])
     for database in databases:
-        add(
-            System(
-                f"server-{database}",
-                f"headwater (server, {DATABASE_NAMES[database]})",
-                "headwater",
-                sys.executable,
-                base,
-                scratch / database,
-                database=database,
-            )
-        )
+        add(System(f"server-{database}", f"headwater (server, {DATABASE_NAMES[database]})",
+                   "headwater", sys.executable, base, scratch / database, database=database))
     if args.prefect_python:
         env = {**base, "PREFECT_HOME": args.prefect_home}
         if args.prefect_api_url:
             env["PREFECT_API_URL"] = args.prefect_api_url
-        add(
-            System(
-                "prefect",
-                "prefect",
-                "prefect",
-                args.prefect_python,
-                env,
-                scratch / "pf",
-                has_server=bool(args.prefect_api_url),
-            )
-        )
+        add(System("prefect", "prefect", "prefect", args.prefect_python, env, scratch / "pf",
+                   has_server=bool(args.prefect_api_url)))
     return systems
 
 
@@ -672,32 +520,22 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     prefect = next((s for s in systems if s.kind == "prefect"), None)
     rows = make_rows(systems, results, prefect)
-    meta = {
-        "headwater": f"{version(sys.executable, 'headwater')} ({sys.executable})",
-        "servers": f"{args.headwater_server} (workers: {args.headwater_server_workers}"
-        + (
-            f", PostgreSQL {args.headwater_postgres_url}"
-            if args.headwater_server in ("postgresql", "both")
-            else ""
-        )
-        + ")",
-        "prefect": f"{version(args.prefect_python, 'prefect')} ({args.prefect_python}, "
-        f"API {args.prefect_api_url})"
-        if args.prefect_python
-        else "not given",
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "repeat": f"{args.repeat} (import, hello), {args.repeat_heavy} (others); medians",
-    }
+    meta = {"headwater": f"{version(sys.executable, 'headwater')} ({sys.executable})",
+            "servers": f"{args.headwater_server} (workers: {args.headwater_server_workers}"
+                       + (f", PostgreSQL {args.headwater_postgres_url}"
+                          if args.headwater_server in ("postgresql", "both") else "") + ")",
+            "prefect": f"{version(args.prefect_python, 'prefect')} ({args.prefect_python}, "
+                       f"API {args.prefect_api_url})" if args.prefect_python else "not given",
+            "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "repeat": f"{args.repeat} (import, hello), {args.repeat_heavy} (others); medians"}
     print("\n" + "\n".join(f"{k + ':':10} {v}" for k, v in meta.items()))
-    print(
-        "Headwater: fresh HEADWATER_HOME per workload, sources byte-compiled first (as pip "
-        "does for Prefect); every workload (all systems) gets one untimed warm-up run "
-        "first, so DB schema creation is not measured. Servers: one fresh server (and "
-        "database) per system for all its workloads; every run checked through the API.\n"
-        "Prefect runs against its own server (on SQLite unless configured otherwise).\n"
-        "Noisy machine: compare within one run and quote ratios (>1x = Headwater faster).\n"
-    )
+    print("Headwater: fresh HEADWATER_HOME per workload, sources byte-compiled first (as pip "
+          "does for Prefect); every workload (all systems) gets one untimed warm-up run "
+          "first, so DB schema creation is not measured. Servers: one fresh server (and "
+          "database) per system for all its workloads; every run checked through the API.\n"
+          "Prefect runs against its own server (on SQLite unless configured otherwise).\n"
+          "Noisy machine: compare within one run and quote ratios (>1x = Headwater faster).\n")
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")

@@ -6,7 +6,6 @@ reads their resident memory and CPU time from /proc (Linux), summed over the
 process tree (uvicorn's worker processes with `--workers N`), and asks a
 Headwater server through its API how many runs it recorded.
 """
-
 from __future__ import annotations
 
 import json
@@ -36,14 +35,12 @@ def health(api_url: str) -> bool:
         return False
 
 
-def start_process(
-    argv: list[str], env: dict[str, str], log: Path, api_url: str, what: str, wait_s: float = 180
-) -> Server:
+def start_process(argv: list[str], env: dict[str, str], log: Path, api_url: str,
+                  what: str, wait_s: float = 180) -> Server:
     """Start `argv` (a server) with output to `log`; return once `api_url` is healthy."""
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline and proc.poll() is None:
@@ -76,7 +73,6 @@ def free_port() -> int:
 
 
 # -- /proc: memory and CPU of a process tree ------------------------------------------
-
 
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
@@ -142,11 +138,9 @@ def postgres_pids() -> list[int]:
 
 # -- Headwater server -----------------------------------------------------------------
 
-
 @dataclass(frozen=True)
 class Counts:
     """Runs the server holds: (all, Completed) for flow runs and for task runs."""
-
     flow_runs: int
     flow_runs_completed: int
     task_runs: int
@@ -183,15 +177,8 @@ class HeadwaterServer:
             env["HEADWATER_API_URL"] = server.api_url
     """
 
-    def __init__(
-        self,
-        database: str,
-        scratch: Path,
-        base_env: dict[str, str],
-        *,
-        postgres_url: str = "",
-        workers: int = 1,
-    ) -> None:
+    def __init__(self, database: str, scratch: Path, base_env: dict[str, str], *,
+                 postgres_url: str = "", workers: int = 1) -> None:
         self.database = database
         self.postgres_url = postgres_url
         self.workers = workers
@@ -210,19 +197,12 @@ class HeadwaterServer:
             recreate_database(self.postgres_url)
         exe = Path(sys.executable).parent / "headwater"
         command = [str(exe)] if exe.exists() else [shutil.which("headwater") or "headwater"]
-        print(
-            f"starting Headwater server ({self.database}) on port {self.port} (log: {self.log})",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"starting Headwater server ({self.database}) on port {self.port} "
+              f"(log: {self.log})", file=sys.stderr, flush=True)
         self.proc = start_process(
-            [*command, "server", "start", "--port", str(self.port), "--workers", str(self.workers)],
-            self.env,
-            self.log,
-            self.api_url,
-            f"Headwater server ({self.database})",
-            60,
-        )
+            [*command, "server", "start", "--port", str(self.port),
+             "--workers", str(self.workers)],
+            self.env, self.log, self.api_url, f"Headwater server ({self.database})", 60)
         if self.workers > 1:
             time.sleep(2)  # let every worker process start before memory is read
         self.idle_rss_mb = self.rss_mb()
@@ -250,7 +230,6 @@ class HeadwaterServer:
 
     def counts(self) -> Counts:
         """Flow runs and task runs the server holds, through its API."""
-
         def get(resource: str) -> tuple[int, int]:
             url = f"{self.api_url}/{resource}/counts"
             with urllib.request.urlopen(url, timeout=30) as resp:
@@ -262,17 +241,15 @@ class HeadwaterServer:
 
 # -- Prefect server -------------------------------------------------------------------
 
-
 def start_prefect_server(python: str, url: str, home: str) -> Server | None:
     """Start `prefect server start` for `url` unless one already answers; wait until healthy."""
     if health(url):
-        print(
-            f"Prefect server already running at {url}; using it (its memory is not reported)",
-            file=sys.stderr,
-        )
+        print(f"Prefect server already running at {url}; using it (its memory is not "
+              "reported)", file=sys.stderr)
         return None
     port = urllib.parse.urlparse(url).port or 4200
     log = Path(tempfile.gettempdir()) / "headwater-bench-prefect-server.log"
     print(f"starting Prefect server on port {port} (log: {log})", file=sys.stderr, flush=True)
-    argv = [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+            str(port)]
     return start_process(argv, {**os.environ, "PREFECT_HOME": home}, log, url, "Prefect server")
