@@ -210,7 +210,7 @@ def test_a_process_that_dies_crashes_the_run_or_retries_it(client: TestClient) -
     assert (retried["state_type"], retried["state_name"]) == ("SCHEDULED", "AwaitingRetry")
     assert (crashed["state_type"], crashed["state_message"]) == (
         "CRASHED",
-        "Crashed: its process exited with code 3.",
+        "Its process exited with code 3 before the run finished.",
     )
     again = _claim(client, worker)["flow_runs"]
     assert [i["flow_run"]["id"] for i in again] == [fragile]

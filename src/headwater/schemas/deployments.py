@@ -219,3 +219,8 @@ class ExitReport(BaseModel):
     exit_code: int | None = Field(
         default=None, ge=-(2**31), le=INT32_MAX, description="Negative: killed by that signal."
     )
+    claim_token: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The claim the process ran under: a report of an older claim is ignored.",
+    )

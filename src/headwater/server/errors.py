@@ -51,6 +51,10 @@ def error_body(message: str, detail: Any = None) -> dict[str, Any]:
 
 
 def status_of(exc: HeadwaterError) -> int:
+    from headwater.worker.infrastructure import JobTemplateError, UnknownInfrastructureType
+
+    if isinstance(exc, (JobTemplateError, UnknownInfrastructureType)):
+        return 422  # a request's template or variables do not fit: name the field
     for kind, status in STATUS_CODES:
         if isinstance(exc, kind):
             return status

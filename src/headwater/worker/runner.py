@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from headwater.client.api import ApiClient, ServerUnavailable
 from headwater.exceptions import HeadwaterError
@@ -82,6 +83,7 @@ class Worker:
         self.worker_id: str | None = None
         self._running: dict[str, Handle] = {}
         self._names: dict[str, str] = {}
+        self._tokens: dict[str, str] = {}
         self._cancelling: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -141,7 +143,7 @@ class Worker:
 
     def _claim_path(self) -> str:
         if self.work_pool is not None:
-            return f"/work_pools/{self.work_pool}/get_scheduled_flow_runs"
+            return f"/work_pools/{quote(self.work_pool, safe='')}/get_scheduled_flow_runs"
         return "/deployments/get_scheduled_flow_runs"
 
     def _poll_once(self) -> None:
@@ -172,6 +174,7 @@ class Worker:
         run = claimed["flow_run"]
         run_id = run["id"].replace("-", "")
         self._names[run_id] = run["name"]
+        self._tokens[run_id] = claimed["claim_token"]
         configuration = dict(claimed.get("job_configuration") or {})
         if not configuration.get("working_dir") and claimed.get("path"):
             configuration["working_dir"] = claimed["path"]
@@ -232,7 +235,7 @@ class Worker:
     def _heartbeat(self) -> None:
         body = {"name": self.name, "heartbeat_interval": self.heartbeat_interval}
         path = (
-            f"/work_pools/{self.work_pool}/workers/heartbeat"
+            f"/work_pools/{quote(self.work_pool, safe='')}/workers/heartbeat"
             if self.work_pool is not None
             else "/workers/heartbeat"
         )
@@ -272,8 +275,9 @@ class Worker:
                 time.sleep(min(2.0**attempt, 10.0))
             except HeadwaterError as exc:
                 logger.warning("Cannot report the end of flow run %s: %s", run_id, exc)
-                return
+                break
         self._names.pop(run_id, None)
+        self._tokens.pop(run_id, None)
 
     def _label(self, run_id: str) -> str:
         name = self._names.get(run_id)

@@ -267,7 +267,9 @@ def process_exited(
     allow. A run that settled itself is left as it is.
     """
     with db.write() as conn:
-        claims.process_exited(conn, flow_run_id=flow_run_id, exit_code=body.exit_code)
+        claims.process_exited(
+            conn, flow_run_id=flow_run_id, exit_code=body.exit_code, claim_token=body.claim_token
+        )
         run = flow_runs.read(conn, flow_run_id=flow_run_id)
     notifier.publish([flow_run_id])
     return run

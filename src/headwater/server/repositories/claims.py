@@ -15,6 +15,7 @@ cancelling it (CANCEL_NEW).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import secrets
 import time
 import uuid
@@ -30,7 +31,7 @@ from headwater.core.states import StateType
 from headwater.exceptions import Conflict, ObjectNotFound
 from headwater.schemas.deployments import CollisionStrategy
 from headwater.server.repositories import flow_runs
-from headwater.server.repositories.deployment_runs import dequeue
+from headwater.server.repositories.deployment_runs import DeploymentTarget, dequeue, enqueue
 from headwater.store.tables import deployment, flow_run, flow_run_queue, work_pool, work_queue
 
 #: States in which a run occupies a concurrency slot of its pool, queue and deployment.
@@ -358,28 +359,42 @@ def fail_claimed(conn: sa.Connection, *, flow_run_id: uuid.UUID, message: str) -
 
 
 def process_exited(
-    conn: sa.Connection, *, flow_run_id: uuid.UUID, exit_code: int | None
+    conn: sa.Connection,
+    *,
+    flow_run_id: uuid.UUID,
+    exit_code: int | None,
+    claim_token: str | None = None,
 ) -> RunPosition | None:
     """A worker's process for this run ended: settle the run if it did not settle itself.
 
     Cancelling -> Cancelled (the worker stopped it). Pending or Running -> Crashed,
     or AwaitingRetry when the flow's retry policy allows another attempt (the
-    run is queued again). Runs in any other state are left alone; returns the
-    new position, or None if nothing changed.
+    run is queued again). Runs in any other state, or claimed since under
+    another token than `claim_token`, are left alone; returns the new position,
+    or None if nothing changed.
     """
-    row = conn.execute(
-        sa.select(
-            flow_run.c.state_type,
-            flow_run.c.run_count,
-            flow_run.c.empirical_policy,
-            flow_run.c.deployment_id,
-            flow_run.c.work_pool_id,
-            flow_run.c.work_queue_id,
-        ).where(flow_run.c.id == flow_run_id)
-    ).first()
+    row = (
+        conn.execute(
+            sa.select(
+                flow_run.c.flow_id,
+                flow_run.c.state_type,
+                flow_run.c.state_timestamp,
+                flow_run.c.run_count,
+                flow_run.c.empirical_policy,
+                flow_run.c.deployment_id,
+                flow_run.c.work_pool_id,
+                flow_run.c.work_queue_id,
+                flow_run.c.claim_token,
+            ).where(flow_run.c.id == flow_run_id)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise ObjectNotFound(f"No flow run found with id {str(flow_run_id)!r}.")
-    kind = StateType(row.state_type)
+    if claim_token is not None and row["claim_token"] != claim_token:
+        return None  # another worker owns the run now: this report is stale
+    kind = StateType(row["state_type"])
     now = time.time()
     if kind is StateType.CANCELLING:
         changed = finish_cancelled(
@@ -387,48 +402,98 @@ def process_exited(
         )
     elif kind in (StateType.PENDING, StateType.RUNNING):
         reason = (
-            "its process was killed by a signal"
+            f"Its process was killed by signal {-exit_code}"
             if exit_code is not None and exit_code < 0
-            else f"its process exited with code {exit_code}"
+            else f"Its process exited with code {exit_code} before the run finished"
         )
-        changed = crash_or_retry(conn, flow_run_id, row, f"Crashed: {reason}.", now)
+        current = RunPosition(kind, row["run_count"], row["state_timestamp"])
+        changed = retry_or_crash(conn, flow_run_id, current, row, reason, now)
     else:
         return None
     return flow_runs.current_state(conn, flow_run_id=flow_run_id) if changed else None
 
 
-def crash_or_retry(
-    conn: sa.Connection, flow_run_id: uuid.UUID, row: Any, message: str, now: float
+def retries_of(policy: Any) -> int:
+    """How many retries a run's `empirical_policy` allows (0 if none or malformed)."""
+    if not isinstance(policy, dict):
+        return 0
+    try:
+        return max(0, int(policy.get("retries") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def retry_delay(policy: dict[str, Any], attempt: int) -> float:
+    """Seconds before retry number `attempt` (a number, or a list of them, as flows set)."""
+    delay = policy.get("retry_delay_seconds") or 0
+    if isinstance(delay, list):
+        delay = delay[min(attempt, len(delay)) - 1] if delay else 0
+    try:
+        return max(0.0, float(delay))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def retry_or_crash(
+    conn: sa.Connection,
+    flow_run_id: uuid.UUID,
+    current: RunPosition,
+    row: sa.RowMapping,
+    reason: str,
+    now: float,
 ) -> bool:
-    """Crash a run whose process or worker is gone, or queue it again per its retry policy.
-
-    `row` has the run's run_count, empirical_policy, deployment_id, work_pool_id and
-    work_queue_id. A retry is AwaitingRetry (type Scheduled), due after the flow's
-    retry delay, with the claim cleared.
+    """A run whose process or worker is gone: queue it again if the flow's retry policy
+    allows another attempt (AwaitingRetry, due after the retry delay, claim cleared),
+    else Crashed. `row` has the run's flow_id, run_count, empirical_policy,
+    deployment_id, work_pool_id and work_queue_id. False if the run changed meanwhile.
     """
-    from headwater.server.repositories.deployment_runs import DeploymentTarget, enqueue
-
-    policy = row.empirical_policy or {}
-    retries = int(policy.get("retries") or 0)
-    if row.deployment_id is not None and 0 < row.run_count <= retries:
-        delay = float(policy.get("retry_delay_seconds") or 0.0)
-        retried = _set_state(
+    policy = row["empirical_policy"] or {}
+    retries, attempt = retries_of(policy), row["run_count"]
+    if row["deployment_id"] is None or not 0 < attempt <= retries:
+        return flow_runs.change_state(
             conn,
-            flow_run_id,
-            StateType.SCHEDULED,
-            "AwaitingRetry",
-            f"{message} Retry {row.run_count} of {retries} in {delay:g} s.",
-            now,
-            extra={"worker_id": None, "claim_token": None, "expected_start_time": now + delay},
+            flow_run_id=flow_run_id,
+            current=current,
+            state_id=uuid.UUID(uuid7_hex()),
+            state_type=StateType.CRASHED,
+            name="Crashed",
+            message=f"{reason}.",
+            timestamp=max(now, current.state_timestamp),
         )
-        if retried:
-            target = DeploymentTarget(
-                id=row.deployment_id,
-                flow_id=uuid.UUID(int=0),  # not used by enqueue
-                work_pool_id=row.work_pool_id,
-                work_queue_id=row.work_queue_id,
-                tags=[],
-            )
-            enqueue(conn, [(flow_run_id, target, now + delay)])
-        return retried
-    return _set_state(conn, flow_run_id, StateType.CRASHED, "Crashed", message, now)
+    due = now + retry_delay(policy, attempt)
+    when = dt.datetime.fromtimestamp(due, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if not flow_runs.change_state(
+        conn,
+        flow_run_id=flow_run_id,
+        current=current,
+        state_id=uuid.UUID(uuid7_hex()),
+        state_type=StateType.SCHEDULED,
+        name="AwaitingRetry",
+        message=f"{reason} during attempt {attempt}; retry {attempt} of {retries} at {when}.",
+        timestamp=max(now, current.state_timestamp),
+    ):
+        return False
+    requeue(conn, flow_run_id, row, due)
+    return True
+
+
+def requeue(
+    conn: sa.Connection, flow_run_id: uuid.UUID, row: sa.RowMapping, due: float
+) -> None:
+    """Put a run back in its deployment's queue, due at `due`, its claim cleared. `row` has
+    its flow_id, deployment_id, work_pool_id and work_queue_id."""
+    conn.execute(
+        sa.update(flow_run)
+        .where(flow_run.c.id == flow_run_id)
+        .values(worker_id=None, claim_token=None, expected_start_time=due)
+    )
+    if row["deployment_id"] is None:
+        return
+    target = DeploymentTarget(
+        id=row["deployment_id"],
+        flow_id=row["flow_id"],
+        work_pool_id=row["work_pool_id"],
+        work_queue_id=row["work_queue_id"],
+        tags=[],
+    )
+    enqueue(conn, [(flow_run_id, target, due)])
