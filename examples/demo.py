@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -99,10 +100,8 @@ def main() -> None:
                 f"Server at {API_URL} and worker running; try `HEADWATER_API_URL={API_URL} "
                 "headwater deployment run etl/nightly --watch`. Ctrl-C stops them."
             )
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 server.wait()
-            except KeyboardInterrupt:
-                pass
     finally:
         for process in reversed(processes):
             stop(process)

@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.server.helpers import headwater_command, running_server, server_env
 
-FLOWS = '''
+FLOWS = """
 import os
 import pathlib
 import time
@@ -67,7 +66,7 @@ if __name__ == "__main__":
     import sys
 
     quick.serve(name=sys.argv[1] if len(sys.argv) > 1 else "served")
-'''
+"""
 
 
 class Stack:

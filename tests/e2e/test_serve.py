@@ -15,7 +15,8 @@ from headwater import flow
 from headwater.client.api import _clients
 from headwater.engine.recorder import close_recorder
 from headwater.settings import reset_settings
-from tests.e2e.conftest import FLOWS, Stack, eventually
+
+from .conftest import FLOWS, Stack, eventually
 
 
 @pytest.fixture
@@ -112,7 +113,9 @@ def test_serve_without_a_server_uses_the_embedded_store(tmp_path: Path) -> None:
             if result.returncode == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert result.stdout.strip() == "COMPLETED", result.stderr + (tmp_path / "serve.log").read_text()
+        assert result.stdout.strip() == "COMPLETED", (
+            result.stderr + (tmp_path / "serve.log").read_text()
+        )
         assert list((project / "marks").glob("quick-*"))
     finally:
         serving.send_signal(signal.SIGINT)

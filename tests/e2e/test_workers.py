@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from tests.e2e.conftest import Stack, alive, eventually
+from .conftest import Stack, alive, eventually
 
 
 def _seconds(value: str) -> float:

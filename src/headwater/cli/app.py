@@ -13,12 +13,15 @@ import typer
 from headwater.cli import (
     concurrency_limits,
     config,
+    deploy,
+    deployments,
     flow_runs,
     run_command,
     server,
     spool,
     task_runs,
     work_pools,
+    workers,
 )
 
 
@@ -73,11 +76,12 @@ def create_app() -> typer.Typer:
     )(run_command.run)
 
     flow_run = typer.Typer(
-        no_args_is_help=True, help="List flow runs, inspect one, and read its logs."
+        no_args_is_help=True, help="List flow runs, inspect one, read its logs, or cancel it."
     )
     flow_run.command("ls")(flow_runs.ls)
     flow_run.command("inspect")(flow_runs.inspect)
     flow_run.command("logs")(flow_runs.logs)
+    flow_run.command("cancel")(flow_runs.cancel)
     app.add_typer(flow_run, name="flow-run")
 
     task_run = typer.Typer(no_args_is_help=True, help="List task runs.")
@@ -95,4 +99,7 @@ def create_app() -> typer.Typer:
     server.register(app)
     work_pools.register(app)
     concurrency_limits.register(app)
+    deploy.register(app)
+    deployments.register(app)
+    workers.register(app)
     return app

@@ -286,6 +286,30 @@ def logs(
         # Ctrl-C is how one stops following: not an error.
 
 
+@handle_errors
+def cancel(flow_run_id: FlowRunId) -> None:
+    """Cancel a flow run: not started yet, it is Cancelled at once; Pending or Running, its
+    worker stops its process within seconds, then it is Cancelled."""
+    from rich.text import Text
+
+    from headwater.cli import output
+    from headwater.client.api import get_client
+    from headwater.core.states import StateType
+
+    with open_reader() as reader:
+        run = reader.read_flow_run(flow_run_id)
+    answer = get_client().request("POST", f"/flow_runs/{run.id}/cancel")
+    state = StateType(answer["state_type"])
+    after = ": its worker stops it within seconds." if state is StateType.CANCELLING else "."
+    output.console().print(
+        Text.assemble(
+            f"Flow run {run.name!r} ({run.id}): ",
+            output.state_text(state, answer["state_name"]),
+            after,
+        )
+    )
+
+
 def _follow(
     reader: Reader,
     run: FlowRunRow,

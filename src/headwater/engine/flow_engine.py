@@ -269,6 +269,8 @@ def _state_outcome(launch: _Launch, return_state: bool) -> Any:
     log = flow_run_logger(launch.run)
     if state.is_completed():
         log.info("Finished in state %r", state)
+    elif state.type is StateType.CANCELLED:
+        log.warning("Finished in state %r", state)
     else:
         log.error("Finished in state %r", state)
     data = state.data

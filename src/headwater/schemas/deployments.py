@@ -177,6 +177,7 @@ class ClaimedRun(BaseModel):
     claim_token: str
     deployment_id: uuid.UUID
     deployment_name: str
+    deployment_version: str | None = None
     entrypoint: str | None
     path: str | None
     job_configuration: dict[str, Any]

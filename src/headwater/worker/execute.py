@@ -156,6 +156,9 @@ def _run(flow: Any, run: dict[str, Any]) -> int:
             state = run_flow_sync(flow, (), parameters, True, adopt)
     except CancelSignal:
         return 1
+    finally:
+        # The run is settled: a late cancellation must not interrupt the exit.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     return 0 if state.is_completed() else 1
 
 

@@ -121,7 +121,8 @@ class Worker:
         self._threads.append(thread)
 
     def _shutdown(self) -> None:
-        """Stop the runs still executing (they record Crashed: interrupted)."""
+        """Stop the runs still executing, as a cancellation does: they record Cancelled and
+        run their `on_cancellation` hooks (killed after the grace period)."""
         with self._lock:
             running = dict(self._running)
         for run_id, handle in running.items():
@@ -188,6 +189,7 @@ class Worker:
                 {
                     "id": claimed["deployment_id"],
                     "name": claimed["deployment_name"],
+                    "version": claimed.get("deployment_version"),
                     "flow_name": run["flow_name"],
                     "parameters": run["parameters"],
                 }

@@ -88,6 +88,7 @@ def _claim_once(
             row = conn.execute(
                 sa.select(
                     deployment.c.name,
+                    deployment.c.version,
                     deployment.c.entrypoint,
                     deployment.c.path,
                     deployment.c.job_variables,
@@ -110,6 +111,7 @@ def _claim_once(
                     claim_token=item.claim_token,
                     deployment_id=item.deployment_id,
                     deployment_name=row.name,
+                    deployment_version=row.version,
                     entrypoint=row.entrypoint,
                     path=row.path,
                     job_configuration=configuration,
