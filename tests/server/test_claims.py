@@ -118,9 +118,7 @@ def test_begin_needs_the_current_claim_token(client: TestClient) -> None:
     token = _claim(client, worker)["flow_runs"][0]["claim_token"]
 
     stale = client.post(f"/flow_runs/{run_id}/begin", json={"claim_token": "0" * 32})
-    begun = client.post(
-        f"/flow_runs/{run_id}/begin", json={"claim_token": token, "retries": 2}
-    )
+    begun = client.post(f"/flow_runs/{run_id}/begin", json={"claim_token": token, "retries": 2})
     twice = client.post(f"/flow_runs/{run_id}/begin", json={"claim_token": token})
 
     assert stale.status_code == 409
@@ -214,7 +212,9 @@ def test_a_process_that_dies_crashes_the_run_or_retries_it(client: TestClient) -
     )
     again = _claim(client, worker)["flow_runs"]
     assert [i["flow_run"]["id"] for i in again] == [fragile]
-    begun = client.post(f"/flow_runs/{fragile}/begin", json={"claim_token": again[0]["claim_token"]})
+    begun = client.post(
+        f"/flow_runs/{fragile}/begin", json={"claim_token": again[0]["claim_token"]}
+    )
     assert begun.json()["run_count"] == 2
 
 

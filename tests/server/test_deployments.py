@@ -112,9 +112,7 @@ def test_a_run_gets_the_defaults_and_is_checked_against_the_schema(client: TestC
     assert (body["state_type"], body["state_name"]) == ("SCHEDULED", "Scheduled")
     assert body["deployment_id"] == deployment["id"]
     assert body["tags"] == ["manual"]
-    assert client.get("/flow_runs", params={"deployment_id": deployment["id"]}).json()[
-        "total"
-    ] == 1
+    assert client.get("/flow_runs", params={"deployment_id": deployment["id"]}).json()["total"] == 1
 
 
 def test_an_unenforced_schema_lets_any_parameters_through(client: TestClient) -> None:
@@ -135,9 +133,7 @@ def test_an_idempotency_key_creates_one_run(client: TestClient) -> None:
 
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
-    assert client.get("/flow_runs", params={"deployment_id": deployment["id"]}).json()[
-        "total"
-    ] == 1
+    assert client.get("/flow_runs", params={"deployment_id": deployment["id"]}).json()["total"] == 1
 
 
 def test_scheduled_time_sets_when_the_run_is_due(client: TestClient) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from headwater.server.api import (
+    claims,
     concurrency_limits,
     deployments,
     flow_runs,
@@ -28,6 +29,7 @@ def router() -> APIRouter:
         flow_runs,
         task_runs,
         logs,
+        claims,
         deployments,
         work_pools,
         concurrency_limits,

@@ -477,9 +477,7 @@ def retry_or_crash(
     return True
 
 
-def requeue(
-    conn: sa.Connection, flow_run_id: uuid.UUID, row: sa.RowMapping, due: float
-) -> None:
+def requeue(conn: sa.Connection, flow_run_id: uuid.UUID, row: sa.RowMapping, due: float) -> None:
     """Put a run back in its deployment's queue, due at `due`, its claim cleared. `row` has
     its flow_id, deployment_id, work_pool_id and work_queue_id."""
     conn.execute(
