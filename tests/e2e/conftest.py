@@ -62,6 +62,11 @@ def fragile(seconds: float = 120.0) -> str:
     return f"attempt {attempt}"
 
 
+@flow
+def where() -> None:
+    _mark(f"where-{os.environ.get('GREETING')}-{pathlib.Path.cwd().name}-{os.getpid()}")
+
+
 if __name__ == "__main__":
     import sys
 

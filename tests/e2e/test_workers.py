@@ -7,6 +7,8 @@ import signal
 import sys
 import time
 
+from tests.server.helpers import headwater_command
+
 from .conftest import Stack, alive, eventually
 
 
@@ -149,3 +151,59 @@ def test_serve_runs_its_deployment_s_runs(stack: Stack) -> None:
     done = stack.wait_for_state(run["id"], "COMPLETED", "FAILED", "CRASHED")
     assert done["state_type"] == "COMPLETED", done["state_message"]
     assert stack.request("GET", "/deployments/name/quick/served")["status"] == "READY"
+
+
+def test_job_variables_set_the_process_environment_directory_and_command(stack: Stack) -> None:
+    workdir = stack.project / "workdir"
+    workdir.mkdir()
+    deployment = stack.deploy(
+        "where",
+        job_variables={"env": {"GREETING": "hello"}, "working_dir": str(workdir)},
+    )
+    stack.start_worker()
+
+    first = stack.run(deployment)
+    assert stack.wait_for_state(first["id"], "COMPLETED", "FAILED", "CRASHED")["state_type"] == (
+        "COMPLETED"
+    )
+    assert stack.wait_for_mark("where-hello-workdir-")
+
+    command = f"{sys.executable} -m headwater.worker.execute"
+    second = stack.request(
+        "POST",
+        f"/deployments/{deployment['id']}/create_flow_run",
+        json={"job_variables": {"command": command, "env": {"GREETING": "again"}}},
+    )
+    done = stack.wait_for_state(second["id"], "COMPLETED", "FAILED", "CRASHED")
+    assert done["state_type"] == "COMPLETED", done["state_message"]
+    assert stack.wait_for_mark("where-again-workdir-")
+
+
+def test_a_second_services_process_creates_no_duplicate_runs(stack: Stack) -> None:
+    stack.start([*headwater_command(), "services", "start", "--interval", "0.3"], "services-2")
+    anchor = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    deployment = stack.deploy(
+        "quick", schedules=[{"schedule": {"interval": 1.0, "anchor_date": anchor.isoformat()}}]
+    )
+    time.sleep(3)
+    stack.request(  # editing the schedule replaces the future runs it made
+        "PATCH",
+        f"/deployments/{deployment['id']}/schedules/{deployment['schedules'][0]['id']}",
+        json={"schedule": {"interval": 2.0, "anchor_date": anchor.isoformat()}},
+    )
+    time.sleep(3)
+
+    runs = stack.request(
+        "GET", "/flow_runs", params={"deployment_id": deployment["id"], "limit": 1000}
+    )["items"]
+    due = [r["expected_start_time"] for r in runs]
+    assert len(runs) > 3
+    assert len(due) == len(set(due)), "two runs for one scheduled time"
+    future = [
+        r
+        for r in runs
+        if r["state_type"] == "SCHEDULED" and _seconds(r["expected_start_time"]) > time.time() + 1
+    ]
+    assert future and all(
+        (_seconds(r["expected_start_time"]) - anchor.timestamp()) % 2 == 0 for r in future
+    )

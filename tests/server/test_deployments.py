@@ -186,10 +186,17 @@ def test_schedules_are_added_changed_and_removed(client: TestClient) -> None:
     assert bad.status_code == 422
 
 
-def test_sending_a_deployment_again_replaces_its_schedules(client: TestClient) -> None:
-    _deploy(client, schedules=[{"schedule": {"interval": 60}}, {"schedule": {"interval": 120}}])
-    again = _deploy(client, schedules=[{"schedule": {"interval": 30}}])
-    assert [s["schedule"]["interval"] for s in again["schedules"]] == [30]
+def test_sending_a_deployment_again_replaces_its_schedules_only_if_they_changed(
+    client: TestClient,
+) -> None:
+    schedules = [{"schedule": {"interval": 60}}, {"schedule": {"interval": 120}}]
+    first = _deploy(client, schedules=schedules)
+    same = _deploy(client, schedules=list(reversed(schedules)))
+    changed = _deploy(client, schedules=[{"schedule": {"interval": 30}}])
+
+    assert {s["id"] for s in same["schedules"]} == {s["id"] for s in first["schedules"]}
+    assert same["updated"] == first["updated"]  # catch-up counts from here: kept
+    assert [s["schedule"]["interval"] for s in changed["schedules"]] == [30]
 
 
 def test_delete_removes_the_runs_not_yet_started(client: TestClient) -> None:

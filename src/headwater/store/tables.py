@@ -120,6 +120,14 @@ flow_run = sa.Table(
     sa.Index("ix_flow_run_state_type_expected_start_time", "state_type", "expected_start_time"),
     sa.Index("ix_flow_run_worker_id", "worker_id"),
     sa.Index("uq_flow_run_flow_id_idempotency_key", "flow_id", "idempotency_key", unique=True),
+    # The scheduler's latest and future runs of each schedule; only runs schedules made.
+    sa.Index(
+        "ix_flow_run_schedule_id_expected_start_time",
+        "schedule_id",
+        "expected_start_time",
+        sqlite_where=sa.text("schedule_id IS NOT NULL"),
+        postgresql_where=sa.text("schedule_id IS NOT NULL"),
+    ),
 )
 
 # `flow-run ls` orders and filters by when a run started, else when it is due,

@@ -4,8 +4,8 @@ The worker passes, in the environment:
 
 - HEADWATER_FLOW_RUN_ID: the run (32 hex digits), claimed by the worker;
 - HEADWATER_CLAIM_TOKEN: the claim's fencing token, shown to `begin`;
-- HEADWATER_ENTRYPOINT: where the flow is (`file.py:function`), relative to the
-  working directory;
+- HEADWATER_ENTRYPOINT: where the flow is (`file.py:function`), relative to
+  HEADWATER_ENTRYPOINT_DIR (the deployment's path) if set, else to the working directory;
 - HEADWATER_DEPLOYMENT: JSON {id, name, version, parameters} for `runtime.deployment`;
 - HEADWATER_WORKER_PID: the worker's pid; if the worker dies, this process kills
   itself (and its process group) so that the server's recovery decides the run's
@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, NoReturn
 
 from headwater.exceptions import CancelSignal
@@ -83,8 +84,9 @@ def execute(environ: dict[str, str] | os._Environ[str] = os.environ, *, watch: b
     if worker_pid and watch:
         _watch_worker(worker_pid)
     client = get_client()
+    base = environ.get("HEADWATER_ENTRYPOINT_DIR") or None
     try:
-        flow = load_flow_from_entrypoint(entrypoint)
+        flow = load_flow_from_entrypoint(entrypoint, Path(base) if base else None)
     except BaseException as exc:  # any error of the user's module fails the run, not the worker
         client.request(
             "POST",

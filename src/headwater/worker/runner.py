@@ -184,6 +184,7 @@ class Worker:
             "HEADWATER_FLOW_RUN_ID": run_id,
             "HEADWATER_CLAIM_TOKEN": claimed["claim_token"],
             "HEADWATER_ENTRYPOINT": claimed.get("entrypoint") or "",
+            "HEADWATER_ENTRYPOINT_DIR": claimed.get("path") or "",
             "HEADWATER_WORKER_PID": str(os.getpid()),
             "HEADWATER_DEPLOYMENT": json.dumps(
                 {

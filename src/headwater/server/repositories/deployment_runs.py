@@ -10,6 +10,7 @@ Every function here works inside the caller's transaction.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -96,8 +97,7 @@ def insert_runs(conn: sa.Connection, runs: Sequence[NewRun]) -> list[uuid.UUID]:
                 "job_variables": run.job_variables,
             }
         )
-    insert = _insert(conn, flow_run).on_conflict_do_nothing().returning(flow_run.c.id)
-    created = [row[0] for row in conn.execute(insert, values)]
+    created = _insert_flow_runs(conn, values)
     if not created:
         return []
     conn.execute(
@@ -159,3 +159,57 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+def _insert_flow_runs(conn: sa.Connection, values: list[dict[str, Any]]) -> list[uuid.UUID]:
+    """Insert flow_run rows unless their id or idempotency key is taken; the ids inserted."""
+    if conn.dialect.name != "postgresql":
+        insert = _insert(conn, flow_run).on_conflict_do_nothing().returning(flow_run.c.id)
+        return [row[0] for row in conn.execute(insert, values)]
+    # PostgreSQL: the rows as one JSON parameter. A multi-row VALUES statement with RETURNING
+    # has ~20 parameters per row, which psycopg rewrites in Python (~300 us a row at 10,000
+    # scheduled runs); this is one short statement, the same cost as a handful of rows.
+    created: list[uuid.UUID] = []
+    for start in range(0, len(values), 2000):
+        rows = json.dumps(values[start : start + 2000], default=_json_default)
+        result = conn.execute(_postgresql_insert_flow_runs(), {"rows": rows})
+        created.extend(row[0] for row in result)
+    return created
+
+
+_FLOW_RUN_COLUMNS = {
+    # column: (type in the JSON record, SQL turning r.<column> into the column's value)
+    "id": "uuid", "flow_id": "uuid", "name": "text", "state_type": "text",
+    "state_name": "text", "state_message": "text", "state_timestamp": "timestamp",
+    "parameters": "jsonb", "tags": "jsonb", "run_count": "integer",
+    "parent_flow_run_id": "uuid", "root_flow_run_id": "uuid", "parent_task_run_id": "uuid",
+    "deployment_id": "uuid", "expected_start_time": "timestamp", "created": "timestamp",
+    "updated": "timestamp", "work_pool_id": "uuid", "work_queue_id": "uuid",
+    "schedule_id": "uuid", "idempotency_key": "text", "job_variables": "jsonb",
+}  # fmt: skip
+
+
+def _postgresql_insert_flow_runs() -> sa.TextClause:
+    record = ", ".join(
+        f"{name} {'float8' if kind == 'timestamp' else kind}"
+        for name, kind in _FLOW_RUN_COLUMNS.items()
+    )
+    selected = ", ".join(
+        # As tables.Timestamp binds a float: rounded to the microsecond like fromtimestamp.
+        f"to_timestamp(trunc(r.{name})) + round((r.{name} - trunc(r.{name})) * 1000000) "
+        "* interval '1 microsecond'"
+        if kind == "timestamp"
+        else f"r.{name}"
+        for name, kind in _FLOW_RUN_COLUMNS.items()
+    )
+    return sa.text(
+        f"INSERT INTO flow_run ({', '.join(_FLOW_RUN_COLUMNS)}) "
+        f"SELECT {selected} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record}) "
+        "ON CONFLICT DO NOTHING RETURNING id"
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return repr(value)  # as the Database's JSON serializer does

@@ -284,10 +284,11 @@ def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentRespo
         "updated": now,
     }
     existing = conn.execute(
-        sa.select(deployment.c.id).where(
+        sa.select(deployment).where(
             deployment.c.flow_id == flow_uuid, deployment.c.name == body.name
         )
-    ).scalar_one_or_none()
+    ).first()
+    schedules = [_schedule_values(schedule) for schedule in body.schedules]
     if existing is None:
         deployment_id = uuid.UUID(uuid7_hex())
         inserted = conn.execute(
@@ -303,13 +304,48 @@ def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentRespo
             )
         created = True
     else:
-        deployment_id = existing
-        conn.execute(sa.update(deployment).where(deployment.c.id == existing).values(values))
-        _drop_schedules(conn, deployment_id, now)
+        # Sending the same deployment again (a restarted `serve`, a repeated `deploy`)
+        # changes nothing: its schedules, their future runs and what catch-up counts
+        # from (the deployment's `updated`) stay as they are.
+        deployment_id = existing.id
         created = False
+        if any(
+            getattr(existing, key) != value for key, value in values.items() if key != "updated"
+        ):
+            conn.execute(sa.update(deployment).where(deployment.c.id == existing.id).values(values))
+        if _current_schedules(conn, deployment_id) == sorted(schedules, key=_schedule_key):
+            return read(conn, deployment_id=deployment_id), created
+        _drop_schedules(conn, deployment_id, now)
     for schedule in body.schedules:
         add_schedule(conn, deployment_id=deployment_id, body=schedule, now=now)
     return read(conn, deployment_id=deployment_id), created
+
+
+def _schedule_values(body: DeploymentScheduleCreate) -> dict[str, Any]:
+    """A schedule as stored (what makes two schedules the same)."""
+    return {
+        "schedule": body.schedule.model_dump(mode="json", exclude_none=True),
+        "active": body.active,
+        "catchup": body.catchup.value,
+        "parameters": body.parameters,
+    }
+
+
+def _schedule_key(values: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(values, sort_keys=True)
+
+
+def _current_schedules(conn: sa.Connection, deployment_id: uuid.UUID) -> list[dict[str, Any]]:
+    query = sa.select(
+        deployment_schedule.c.schedule,
+        deployment_schedule.c.active,
+        deployment_schedule.c.catchup,
+        deployment_schedule.c.parameters,
+    ).where(deployment_schedule.c.deployment_id == deployment_id)
+    found = [dict(row._mapping) for row in conn.execute(query)]
+    return sorted(found, key=_schedule_key)
 
 
 def _drop_schedules(conn: sa.Connection, deployment_id: uuid.UUID, now: float) -> None:
@@ -417,12 +453,9 @@ def add_schedule(
         sa.insert(deployment_schedule).values(
             id=schedule_id,
             deployment_id=deployment_id,
-            schedule=body.schedule.model_dump(mode="json", exclude_none=True),
-            active=body.active,
-            catchup=body.catchup.value,
-            parameters=body.parameters,
             created=now,
             updated=now,
+            **_schedule_values(body),
         )
     )
     return _read_schedule(conn, deployment_id, schedule_id)

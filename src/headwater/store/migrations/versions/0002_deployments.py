@@ -221,9 +221,17 @@ def upgrade() -> None:
         op.add_column("flow_run", sa.Column(name, type_, nullable=True))
     for name, columns, unique in _FLOW_RUN_INDEXES:
         op.create_index(name, "flow_run", columns, unique=unique)
+    op.create_index(
+        "ix_flow_run_schedule_id_expected_start_time",
+        "flow_run",
+        ["schedule_id", "expected_start_time"],
+        sqlite_where=sa.text("schedule_id IS NOT NULL"),
+        postgresql_where=sa.text("schedule_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_flow_run_schedule_id_expected_start_time", table_name="flow_run")
     for name, _columns, _unique in reversed(_FLOW_RUN_INDEXES):
         op.drop_index(name, table_name="flow_run")
     # Plain DROP COLUMN (SQLite >= 3.35): batch mode would copy the table and lose the
