@@ -141,17 +141,8 @@ class Stack:
 
     def start_worker(self, *args: str, name: str | None = None) -> subprocess.Popen[str]:
         label = name or f"worker-{len(self.processes)}"
-        log = (self.home / f"{label}.log").open("w")
-        process = subprocess.Popen(
-            [*headwater_command(), "worker", "start", "--pool", "etl", "--name", label, *args],
-            env=self.env,
-            cwd=self.project,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.processes.append(process)
-        return process
+        argv = [*headwater_command(), "worker", "start", "--pool", "etl", "--name", label, *args]
+        return self.start(argv, label)
 
     def start(self, argv: list[str], label: str, **env: str) -> subprocess.Popen[str]:
         log = (self.home / f"{label}.log").open("w")

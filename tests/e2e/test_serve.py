@@ -135,3 +135,23 @@ def test_serve_without_a_server_uses_the_embedded_store(tmp_path: Path) -> None:
     )
     assert check.stdout.strip() == "True", check.stderr  # paused when serving stopped
     eventually(lambda: serving.poll() is not None)
+
+
+def test_flow_deploy_registers_a_deployment_of_this_file_on_a_pool(remote: Stack) -> None:
+    deployment_id = parent.deploy(
+        "from-code",
+        work_pool_name="etl",
+        cron="0 2 * * *",
+        parameters={"deployment": "quick/quick"},
+        tags=["code"],
+    )
+
+    found = remote.request("GET", "/deployments/name/parent/from-code")
+    assert found["id"] == deployment_id
+    assert found["entrypoint"].endswith("test_serve.py:parent")
+    assert found["work_pool_name"] == "etl"
+    assert found["parameters"] == {"deployment": "quick/quick"}
+    assert found["parameter_schema"]["required"] == ["deployment"]
+    assert [s["schedule"]["cron"] for s in found["schedules"]] == ["0 2 * * *"]
+    with pytest.raises(Exception, match="has no parameter"):
+        parent.deploy("bad", work_pool_name="etl", parameters={"nope": 1})
