@@ -61,6 +61,27 @@ def test_a_due_run_is_claimed_once_with_its_job_configuration(client: TestClient
     assert second["flow_runs"] == []
 
 
+def test_job_variables_the_pool_does_not_know_are_refused(client: TestClient) -> None:
+    refused = client.post(
+        "/deployments",
+        json={"name": "d", "flow_name": "etl", "work_pool_name": "etl", "job_variables": {}},
+    )
+    assert refused.status_code == 404  # no pool yet
+    deployment = _setup(client)
+
+    unknown = client.post(
+        f"/deployments/{deployment['id']}/create_flow_run",
+        json={"job_variables": {"image": "python:3.11"}},
+    )
+    wrong = client.patch(
+        f"/deployments/{deployment['id']}", json={"job_variables": {"env": {"A": 1}}}
+    )
+
+    assert unknown.status_code == 422 and "'image'" in unknown.json()["message"]
+    assert wrong.status_code == 422 and "env.A" in wrong.json()["message"]
+    assert client.get("/flow_runs").json()["total"] == 0
+
+
 def test_runs_due_later_are_not_claimed(client: TestClient) -> None:
     deployment = _setup(client)
     worker = _worker(client)

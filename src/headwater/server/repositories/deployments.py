@@ -233,6 +233,21 @@ def _pool_and_queue(
     return pool_id, queue_id
 
 
+def _check_job_variables(
+    conn: sa.Connection, pool_id: uuid.UUID | None, job_variables: dict[str, Any] | None
+) -> None:
+    """Refuse job variables the pool's job template does not know, or of the wrong type
+    (JobTemplateError, a 422 naming the variable), before anything is stored."""
+    if pool_id is None or not job_variables:
+        return
+    from headwater.worker.infrastructure import check_job_variables
+
+    template = conn.execute(
+        sa.select(work_pool.c.base_job_template).where(work_pool.c.id == pool_id)
+    ).scalar_one_or_none()
+    check_job_variables(template or {}, job_variables)
+
+
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -266,6 +281,7 @@ def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentRespo
     now = time.time()
     flow_uuid = _ensure_flow(conn, body.flow_name, now)
     pool_id, queue_id = _pool_and_queue(conn, body.work_pool_name, body.work_queue_name)
+    _check_job_variables(conn, pool_id, body.job_variables)
     values: dict[str, Any] = {
         "version": body.version,
         "description": body.description,
@@ -408,6 +424,11 @@ def update(
         values.get("parameters", row.parameters) or {},
         complete=False,
     )
+    _check_job_variables(
+        conn,
+        values.get("work_pool_id", row.work_pool_id),
+        values.get("job_variables", row.job_variables),
+    )
     conn.execute(sa.update(deployment).where(deployment.c.id == deployment_id).values(values))
     if values.get("paused") or "parameters" in values or "work_pool_id" in values:
         delete_future_runs(conn, deployment_id=deployment_id, now=now)
@@ -549,6 +570,7 @@ def create_flow_run(
     from headwater.server.parameters import check_parameters
 
     row = _require(conn, deployment_id)
+    _check_job_variables(conn, row.work_pool_id, body.job_variables)
     parameters = {**(row.parameters or {}), **body.parameters}
     if row.enforce_parameter_schema:
         check_parameters(row.parameter_schema or {}, parameters, complete=True)
