@@ -355,3 +355,60 @@ concurrency_lease = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     sa.Index("ix_concurrency_lease_expires", "expires"),
 )
+
+
+# -- Artifacts, variables, secrets, run inputs (revision 0003) ------------------------------
+
+artifact = sa.Table(
+    "artifact",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    # Versions of one artifact share a key; the latest is the newest row of that key.
+    sa.Column("key", sa.String(255)),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("data", JSONType),
+    sa.Column("flow_run_id", sa.Uuid),
+    sa.Column("task_run_id", sa.Uuid),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+    sa.Index("ix_artifact_key_created", "key", "created"),
+    sa.Index("ix_artifact_flow_run_id", "flow_run_id"),
+)
+
+variable = sa.Table(
+    "variable",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("value", JSONType),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+)
+
+# Values encrypted with a key that lives outside the database; `key_id` names the key
+# (a fingerprint), so that rotation can re-encrypt what an old key wrote.
+secret = sa.Table(
+    "secret",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+)
+
+# Typed input sent to a flow run: a paused run's resume input, or `send_input` messages.
+flow_run_input = sa.Table(
+    "flow_run_input",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("flow_run_id", sa.Uuid, nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("value", JSONType),
+    sa.Column("sender", sa.String(255)),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.UniqueConstraint("flow_run_id", "key", name="uq_flow_run_input_flow_run_id_key"),
+)
