@@ -261,3 +261,29 @@ def test_claims_name_unknown_pools(client: TestClient) -> None:
     )
     assert response.status_code == 404
     assert "headwater work-pool create nope" in response.json()["message"]
+
+
+def test_a_finished_deployment_run_can_be_retried_under_its_id(client: TestClient) -> None:
+    deployment = _setup(client)
+    worker = _worker(client)
+    run_id = _run(client, deployment)
+    token = _claim(client, worker)["flow_runs"][0]["claim_token"]
+    client.post(f"/flow_runs/{run_id}/begin", json={"claim_token": token})
+    running = client.post(f"/flow_runs/{run_id}/retry")
+    client.post(f"/flow_runs/{run_id}/exited", json={"exit_code": -9, "claim_token": token})
+
+    retried = client.post(f"/flow_runs/{run_id}/retry")
+    again = _claim(client, worker)["flow_runs"]
+    begun = client.post(f"/flow_runs/{run_id}/begin", json={"claim_token": again[0]["claim_token"]})
+
+    assert running.status_code == 409 and "only a Failed, Crashed" in running.json()["message"]
+    assert retried.status_code == 200
+    assert (retried.json()["state_type"], retried.json()["state_name"]) == (
+        "SCHEDULED",
+        "AwaitingRetry",
+    )
+    assert begun.json()["run_count"] == 2
+    plain = client.post("/flow_runs", json={"flow_name": "adhoc"}).json()["id"]
+    client.post(f"/flow_runs/{plain}/set_state", json={"type": "FAILED"})
+    refused = client.post(f"/flow_runs/{plain}/retry")
+    assert refused.status_code == 409 and "no deployment" in refused.json()["message"]

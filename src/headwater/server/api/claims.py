@@ -275,3 +275,17 @@ def process_exited(
         run = flow_runs.read(conn, flow_run_id=flow_run_id)
     notifier.publish([flow_run_id])
     return run
+
+
+@router.post("/flow_runs/{flow_run_id}/retry", responses=errors(404, 409))
+def retry_flow_run(
+    db: DatabaseDep, notifier: NotifierDep, flow_run_id: uuid.UUID
+) -> FlowRunResponse:
+    """Run a Failed, Crashed or Cancelled run of a deployment again, under the same id: it is
+    Scheduled (AwaitingRetry) due now, and tasks that persisted results in an earlier
+    attempt are reused. 409 for a run in another state, or without a deployment."""
+    with db.write() as conn:
+        claims.retry(conn, flow_run_id=flow_run_id)
+        run = flow_runs.read(conn, flow_run_id=flow_run_id)
+    notifier.publish([flow_run_id])
+    return run

@@ -495,3 +495,60 @@ def requeue(conn: sa.Connection, flow_run_id: uuid.UUID, row: sa.RowMapping, due
         tags=[],
     )
     enqueue(conn, [(flow_run_id, target, due)])
+
+
+def retry(conn: sa.Connection, *, flow_run_id: uuid.UUID) -> RunPosition:
+    """Run a finished deployment run again: AwaitingRetry, due now, back in its queue.
+
+    The next attempt runs under the same flow run id, so tasks whose results were
+    persisted in an earlier attempt are reused (their cache keys include the run id).
+
+    Raises:
+        ObjectNotFound: no such run.
+        Conflict: the run is not Failed, Crashed or Cancelled, or has no deployment.
+    """
+    row = (
+        conn.execute(
+            sa.select(
+                flow_run.c.flow_id,
+                flow_run.c.state_type,
+                flow_run.c.state_timestamp,
+                flow_run.c.run_count,
+                flow_run.c.deployment_id,
+                flow_run.c.work_pool_id,
+                flow_run.c.work_queue_id,
+            ).where(flow_run.c.id == flow_run_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ObjectNotFound(f"No flow run found with id {str(flow_run_id)!r}.")
+    kind = StateType(row["state_type"])
+    if kind not in (StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
+        raise Conflict(
+            f"Flow run {str(flow_run_id)!r} is {kind.value}; only a Failed, Crashed or "
+            "Cancelled run can be retried."
+        )
+    if row["deployment_id"] is None:
+        raise Conflict(
+            f"Flow run {str(flow_run_id)!r} has no deployment, so no worker can run it again; "
+            "run its flow again instead (tasks that persisted results are reused by their "
+            "cache keys)."
+        )
+    now = time.time()
+    current = RunPosition(kind, row["run_count"], row["state_timestamp"])
+    moved = flow_runs.change_state(
+        conn,
+        flow_run_id=flow_run_id,
+        current=current,
+        state_id=uuid.UUID(uuid7_hex()),
+        state_type=StateType.SCHEDULED,
+        name="AwaitingRetry",
+        message=f"Retry of attempt {row['run_count']}, asked for by a user.",
+        timestamp=max(now, current.state_timestamp),
+    )
+    if not moved:
+        raise Conflict("The run's state changed meanwhile; read it again and retry.")
+    requeue(conn, flow_run_id, row, now)
+    return flow_runs.current_state(conn, flow_run_id=flow_run_id)
