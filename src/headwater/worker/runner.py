@@ -271,8 +271,13 @@ class Worker:
     def _report_exit(self, run_id: str, code: int | None) -> None:
         for attempt in range(5):
             try:
-                self.client.request("POST", f"/flow_runs/{run_id}/exited", json={"exit_code": code})
-                return
+                self.client.request(
+                    "POST",
+                    f"/flow_runs/{run_id}/exited",
+                    # A report of an older claim is ignored: the run may be someone else's now.
+                    json={"exit_code": code, "claim_token": self._tokens.get(run_id)},
+                )
+                break
             except ServerUnavailable as exc:
                 logger.warning("Cannot report the end of flow run %s: %s", run_id, exc)
                 time.sleep(min(2.0**attempt, 10.0))
