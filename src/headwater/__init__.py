@@ -29,22 +29,28 @@ if TYPE_CHECKING:
     from headwater import runtime
     from headwater.deployments.run import run_deployment
     from headwater.deployments.runner import aserve, deploy, serve
+    from headwater.flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
     from headwater.logging import get_run_logger
+    from headwater.transactions import Transaction
 
 __all__ = [
     "Flow",
     "State",
     "Task",
+    "Transaction",
     "__version__",
     "allow_failure",
     "aserve",
     "deploy",
     "flow",
     "get_run_logger",
+    "pause_flow_run",
     "quote",
+    "resume_flow_run",
     "run_deployment",
     "runtime",
     "serve",
+    "suspend_flow_run",
     "tags",
     "task",
     "unmapped",
@@ -57,6 +63,10 @@ _LAZY = {
     "aserve": ("headwater.deployments.runner", "aserve"),
     "deploy": ("headwater.deployments.runner", "deploy"),
     "run_deployment": ("headwater.deployments.run", "run_deployment"),
+    "pause_flow_run": ("headwater.flow_runs", "pause_flow_run"),
+    "suspend_flow_run": ("headwater.flow_runs", "suspend_flow_run"),
+    "resume_flow_run": ("headwater.flow_runs", "resume_flow_run"),
+    "Transaction": ("headwater.transactions", "Transaction"),
 }
 
 

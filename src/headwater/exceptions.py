@@ -25,8 +25,11 @@ __all__ = [
     "CrashedRun",
     "EngineSignal",
     "FailedRun",
+    "FlowPauseError",
+    "FlowPauseTimeout",
     "FlowRunTimeoutError",
     "HeadwaterError",
+    "InvalidRunInput",
     "MappingLengthMismatch",
     "MappingMissingIterable",
     "MissingContextError",
@@ -37,10 +40,13 @@ __all__ = [
     "Pause",
     "PayloadTooLarge",
     "RecordsNotDelivered",
+    "ResultStorageError",
+    "SerializationError",
     "StoreError",
     "TaskRunTimeoutError",
     "TerminationSignal",
     "UnfinishedRun",
+    "UnhashableInputError",
 ]
 
 
@@ -178,3 +184,28 @@ class ConcurrencySlotAcquisitionError(HeadwaterError):
 
 class AcquireConcurrencySlotTimeoutError(ConcurrencySlotAcquisitionError, TimeoutError):
     """Concurrency slots did not become free within `timeout_seconds`."""
+
+
+class SerializationError(HeadwaterError, ValueError):
+    """A result cannot be serialized (or deserialized) by the chosen result serializer."""
+
+
+class UnhashableInputError(HeadwaterError, ValueError):
+    """A cache policy cannot make a key from a task's inputs."""
+
+
+class ResultStorageError(HeadwaterError):
+    """`result_storage` names a location that cannot be used, or a record cannot be read."""
+
+
+class FlowPauseError(HeadwaterError, RuntimeError):
+    """`pause_flow_run` / `suspend_flow_run` cannot pause here (not in a flow run, in a task,
+    or a run without a deployment asked to suspend)."""
+
+
+class FlowPauseTimeout(HeadwaterError, TimeoutError):
+    """A paused flow run was not resumed within the pause's `timeout`."""
+
+
+class InvalidRunInput(InvalidParameters):
+    """Input given to resume a paused run (or sent to a run) does not match its schema."""

@@ -22,9 +22,14 @@ from headwater.engine.hooks import StateHookDecorators
 from headwater.engine.machine import NO_RETRIES, RetryPolicy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from headwater.deployments.runner import RunnerDeployment
     from headwater.engine.parameters import ParameterValidator
+    from headwater.engine.results import ResultOptions
     from headwater.engine.runs import FlowRun
+    from headwater.results import ResultStorage
+    from headwater.serializers import Serializer
     from headwater.task_runners import TaskRunner
 
 P = ParamSpec("P")
@@ -33,9 +38,6 @@ R = TypeVar("R")
 __all__ = ["Flow", "flow"]
 
 StateHook = Callable[[Any, Any, State], Any]
-
-#: Accepted for compatibility; they take effect with result persistence.
-_LATER = ("persist_result", "result_storage", "result_serializer")
 
 
 class Flow(StateHookDecorators, Generic[P, R]):
@@ -60,19 +62,28 @@ class Flow(StateHookDecorators, Generic[P, R]):
         on_cancellation: list[StateHook] | None = None,
         on_crashed: list[StateHook] | None = None,
         on_running: list[StateHook] | None = None,
-        **later_options: Any,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | str | Path | None = None,
+        result_serializer: Serializer | str | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}.")
-        unknown = set(later_options) - set(_LATER)
-        if unknown:
-            raise TypeError(
-                f"@flow got unexpected option(s) {sorted(unknown)}; see `help(headwater.flow)`."
-            )
-        from headwater.tasks import warn_not_yet
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        #: None unless this flow persists results (its own, and its tasks' by default)
+        self.result_options: ResultOptions | None = None
+        self.persist_result = persist_result
+        if persist_result or result_storage is not None or result_serializer is not None:
+            from headwater.engine.results import flow_result_options
 
-        warn_not_yet("Flow", later_options)
-        self._later_options = later_options
+            self.persist_result, self.result_options = flow_result_options(
+                persist_result, result_storage, result_serializer
+            )
+        self._result_settings: dict[str, Any] = {
+            "persist_result": persist_result,
+            "result_storage": result_storage,
+            "result_serializer": result_serializer,
+        }
         self.fn = fn
         self.name: str = name or getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
         self.version = version
@@ -140,9 +151,9 @@ class Flow(StateHookDecorators, Generic[P, R]):
             "on_cancellation": self.on_cancellation_hooks,
             "on_crashed": self.on_crashed_hooks,
             "on_running": self.on_running_hooks,
-            **self._later_options,
+            **self._result_settings,
         }
-        unknown = set(options) - set(current) - set(_LATER)
+        unknown = set(options) - set(current)
         if unknown:
             raise TypeError(f"with_options() got unexpected option(s) {sorted(unknown)}.")
         current.update(options)
@@ -260,12 +271,17 @@ def flow(
     on_cancellation: list[StateHook] | None = None,
     on_crashed: list[StateHook] | None = None,
     on_running: list[StateHook] | None = None,
-    **later_options: Any,
+    persist_result: bool | None = None,
+    result_storage: ResultStorage | str | Path | None = None,
+    result_serializer: Serializer | str | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(__fn: Any = None, **options: Any) -> Any:
     """Turn a function, sync or async, into a `Flow`. Usable bare or with options."""
+    from headwater.tasks import check_options
+
+    check_options("@flow", Flow, options)
     if __fn is not None:
         return Flow(__fn, **options)
     return lambda fn: Flow(fn, **options)

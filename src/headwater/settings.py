@@ -53,6 +53,16 @@ class Settings:
     server_records_max_bytes: int = 32 * 1024 * 1024
     #: seconds between polls of a live stream when no notification arrives
     server_stream_poll_interval: float = 1.0
+    #: the Fernet key that encrypts secrets at rest (else the key file below)
+    secret_key: str | None = None
+    #: the key file used when `secret_key` is not set (default: `home`/secret.key)
+    secret_key_file: Path | None = None
+    #: persist every task's and flow's result unless it says persist_result=False
+    results_persist_by_default: bool = False
+    #: the serializer of persisted results when a task or flow names none
+    results_default_serializer: str = "pickle"
+    #: where persisted results go by default; unset: `<home>/results`
+    local_storage_path: Path | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -67,13 +77,16 @@ class Settings:
 
     def __repr__(self) -> str:
         shown = self.as_dict()
-        if shown["api_key"]:
-            shown["api_key"] = "***"
+        for name in ("api_key", "secret_key"):
+            if shown[name]:
+                shown[name] = "***"
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["home"] = str(self.home)
+        if self.local_storage_path is not None:
+            values["local_storage_path"] = str(self.local_storage_path)
         return values
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -23,8 +22,16 @@ from headwater.engine.hooks import StateHookDecorators
 from headwater.engine.machine import NO_RETRIES, RetryPolicy
 
 if TYPE_CHECKING:
+    import datetime
+    from pathlib import Path
+
+    from headwater.cache_policies import CachePolicy
+    from headwater.engine.results import ResultOptions
     from headwater.engine.runs import TaskRun
     from headwater.futures import HeadwaterFuture, HeadwaterFutureList
+    from headwater.results import ResultStorage
+    from headwater.serializers import Serializer
+    from headwater.transactions import Transaction
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,35 +39,7 @@ R = TypeVar("R")
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 
 StateHook = Callable[[Any, Any, State], Any]
-
-#: Options accepted for compatibility whose behaviour arrives with result
-#: persistence and caching (see docs/differences.md); setting one warns once.
-_NOT_YET = (
-    "cache_policy",
-    "cache_key_fn",
-    "cache_expiration",
-    "refresh_cache",
-    "persist_result",
-    "result_storage",
-    "result_serializer",
-    "result_storage_key",
-    "on_commit",
-    "on_rollback",
-)
-_warned: set[tuple[str, str]] = set()
-
-
-def warn_not_yet(kind: str, options: dict[str, Any]) -> None:
-    """Warn once per option that is accepted for compatibility but not implemented yet."""
-    for name, value in options.items():
-        if value is not None and (kind, name) not in _warned:
-            _warned.add((kind, name))
-            warnings.warn(
-                f"{kind} option {name}= is accepted but has no effect yet in this Headwater "
-                "version: results are kept in memory only and nothing is cached.",
-                UserWarning,
-                stacklevel=4,
-            )
+TransactionHook = Callable[["Transaction"], Any]
 
 
 class Task(StateHookDecorators, Generic[P, R]):
@@ -84,17 +63,54 @@ class Task(StateHookDecorators, Generic[P, R]):
         on_completion: list[StateHook] | None = None,
         on_failure: list[StateHook] | None = None,
         on_running: list[StateHook] | None = None,
-        **later_options: Any,
+        cache_policy: CachePolicy | None = None,
+        cache_key_fn: Callable[[Any, dict[str, Any]], str | None] | None = None,
+        cache_expiration: datetime.timedelta | None = None,
+        refresh_cache: bool | None = None,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | str | Path | None = None,
+        result_serializer: Serializer | str | None = None,
+        result_storage_key: str | None = None,
+        on_commit: list[TransactionHook] | None = None,
+        on_rollback: list[TransactionHook] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}.")
-        unknown = set(later_options) - set(_NOT_YET)
-        if unknown:
-            raise TypeError(
-                f"@task got unexpected option(s) {sorted(unknown)}; see `help(headwater.task)`."
+        self._result_settings: dict[str, Any] = {
+            "cache_policy": cache_policy,
+            "cache_key_fn": cache_key_fn,
+            "cache_expiration": cache_expiration,
+            "refresh_cache": refresh_cache,
+            "persist_result": persist_result,
+            "result_storage": result_storage,
+            "result_serializer": result_serializer,
+            "result_storage_key": result_storage_key,
+        }
+        self.cache_policy = cache_policy
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.result_storage_key = result_storage_key
+        #: None unless this task persists its results (see engine/results.py)
+        self.result_options: ResultOptions | None = None
+        self.persist_result = persist_result
+        if any(value is not None for value in self._result_settings.values()):
+            from headwater.engine.results import task_result_options
+
+            self.persist_result, self.result_options = task_result_options(
+                persist_result,
+                cache_policy,
+                cache_key_fn,
+                cache_expiration,
+                refresh_cache,
+                result_storage,
+                result_serializer,
+                result_storage_key,
             )
-        warn_not_yet("Task", later_options)
-        self._later_options = later_options
+        self.on_commit_hooks = list(on_commit or [])
+        self.on_rollback_hooks = list(on_rollback or [])
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.description = description or inspect.getdoc(fn)
@@ -157,7 +173,7 @@ class Task(StateHookDecorators, Generic[P, R]):
         Example:
             fetch.with_options(retries=5, name="fetch-eu")("https://...")
         """
-        current = {
+        current: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "tags": self.tags,
@@ -173,13 +189,26 @@ class Task(StateHookDecorators, Generic[P, R]):
             "on_completion": self.on_completion_hooks,
             "on_failure": self.on_failure_hooks,
             "on_running": self.on_running_hooks,
-            **self._later_options,
+            "on_commit": self.on_commit_hooks,
+            "on_rollback": self.on_rollback_hooks,
+            **self._result_settings,
         }
-        unknown = set(options) - set(current) - set(_NOT_YET)
+        unknown = set(options) - set(current)
         if unknown:
             raise TypeError(f"with_options() got unexpected option(s) {sorted(unknown)}.")
         current.update(options)
         return Task(self.fn, **current)
+
+    # -- transaction hooks ----------------------------------------------------------------
+    def on_commit(self, fn: TransactionHook) -> TransactionHook:
+        """Call `fn(txn)` when the transaction this task's run completed in commits."""
+        self.on_commit_hooks.append(fn)
+        return fn
+
+    def on_rollback(self, fn: TransactionHook) -> TransactionHook:
+        """Call `fn(txn)` when the transaction this task's run completed in rolls back."""
+        self.on_rollback_hooks.append(fn)
+        return fn
 
     # -- calling ------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -288,15 +317,42 @@ def task(
     on_completion: list[StateHook] | None = None,
     on_failure: list[StateHook] | None = None,
     on_running: list[StateHook] | None = None,
-    **later_options: Any,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: Callable[[Any, dict[str, Any]], str | None] | None = None,
+    cache_expiration: datetime.timedelta | None = None,
+    refresh_cache: bool | None = None,
+    persist_result: bool | None = None,
+    result_storage: ResultStorage | str | Path | None = None,
+    result_serializer: Serializer | str | None = None,
+    result_storage_key: str | None = None,
+    on_commit: list[TransactionHook] | None = None,
+    on_rollback: list[TransactionHook] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(__fn: Any = None, **options: Any) -> Any:
     """Turn a function, sync or async, into a `Task`. Usable bare or with options."""
+    check_options("@task", Task, options)
     if __fn is not None:
         return Task(__fn, **options)
     return lambda fn: Task(fn, **options)
+
+
+_known_options: dict[type, frozenset[str]] = {}
+
+
+def check_options(kind: str, owner: type, options: dict[str, Any]) -> None:
+    """Refuse misspelt options with the list of known ones (not Python's bare TypeError)."""
+    known = _known_options.get(owner)
+    if known is None:
+        parameters = inspect.signature(owner.__init__).parameters  # type: ignore[misc]
+        known = _known_options[owner] = frozenset(parameters) - {"self", "fn"}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(
+            f"{kind} got unexpected option(s) {sorted(unknown)}; "
+            f"known options: {', '.join(sorted(known))}."
+        )
 
 
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:

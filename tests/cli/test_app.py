@@ -42,6 +42,9 @@ def test_every_command_and_option_has_help_text() -> None:
         "deploy",
         "deployment",
         "concurrency-limit",
+        "artifact",
+        "variable",
+        "secret",
     }
     walk(root, "headwater")
 

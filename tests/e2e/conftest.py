@@ -27,7 +27,7 @@ import os
 import pathlib
 import time
 
-from headwater import flow, get_run_logger, runtime
+from headwater import flow, get_run_logger, runtime, task
 
 MARKS = pathlib.Path(os.environ["E2E_MARKS"])
 
@@ -60,6 +60,19 @@ def fragile(seconds: float = 120.0) -> str:
     if attempt == 1:
         time.sleep(seconds)
     return f"attempt {attempt}"
+
+
+@task
+def step(i: int) -> int:
+    _mark(f"step-{runtime.flow_run.id}-{i}-{os.getpid()}-{time.time_ns()}")
+    if i == 4 and not (MARKS / "go-on").exists():
+        time.sleep(120)  # the first attempt is killed here, after tasks 1-3 completed
+    return i
+
+
+@flow(persist_result=True)
+def five() -> int:
+    return sum(step(i) for i in range(1, 6))
 
 
 @flow

@@ -470,10 +470,8 @@ def test_with_options_on_task(store: Store) -> None:
         base.with_options(nonsense=1)
 
 
-def test_options_of_later_features_warn_instead_of_silently_doing_nothing() -> None:
-    with pytest.warns(UserWarning, match="cache_key_fn= is accepted but has no effect yet"):
-        task(cache_key_fn=lambda context, parameters: "k")(lambda: None)
-    with pytest.warns(UserWarning, match="persist_result= is accepted"):
-        flow(persist_result=True)(lambda: None)
-    with pytest.raises(TypeError, match="unexpected option"):
+def test_misspelt_options_are_refused_with_the_known_ones() -> None:
+    with pytest.raises(TypeError, match=r"@task got unexpected option\(s\) \['retires'\]"):
         task(retires=3)(lambda: None)
+    with pytest.raises(TypeError, match=r"@flow got unexpected option\(s\).*persist_result"):
+        flow(persist_results=True)(lambda: None)

@@ -197,12 +197,20 @@ def test_delete_removes_the_run_with_its_task_runs_states_and_logs(client: TestC
     client.post("/records", json=keep)
     client.post("/records", json=gone)
     gone_id = gone["flow_runs"][0]["id"]
+    for run in (keep, gone):
+        artifact = {
+            "type": "markdown",
+            "data": "# report",
+            "flow_run_id": run["flow_runs"][0]["id"],
+        }
+        assert client.post("/artifacts", json=artifact).status_code == 201
 
     assert client.delete(f"/flow_runs/{gone_id}").status_code == 204
 
     assert client.get(f"/flow_runs/{gone_id}").status_code == 404
     assert client.get("/task_runs").json()["total"] == 1
     assert client.get("/logs").json()["total"] == 1
+    assert client.get("/artifacts").json()["total"] == 1  # the kept run's
     task_id = gone["task_runs"][0]["id"]
     assert client.get(f"/task_runs/{task_id}").status_code == 404
 

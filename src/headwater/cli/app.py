@@ -11,15 +11,18 @@ from typing import Annotated
 import typer
 
 from headwater.cli import (
+    artifacts,
     concurrency_limits,
     config,
     deploy,
     deployments,
     flow_runs,
     run_command,
+    secrets,
     server,
     spool,
     task_runs,
+    variables,
     work_pools,
     workers,
 )
@@ -82,6 +85,8 @@ def create_app() -> typer.Typer:
     flow_run.command("inspect")(flow_runs.inspect)
     flow_run.command("logs")(flow_runs.logs)
     flow_run.command("cancel")(flow_runs.cancel)
+    flow_run.command("resume")(flow_runs.resume)
+    flow_run.command("retry")(flow_runs.retry)
     app.add_typer(flow_run, name="flow-run")
 
     task_run = typer.Typer(no_args_is_help=True, help="List task runs.")
@@ -102,4 +107,7 @@ def create_app() -> typer.Typer:
     deploy.register(app)
     deployments.register(app)
     workers.register(app)
+    artifacts.register(app)
+    variables.register(app)
+    secrets.register(app)
     return app

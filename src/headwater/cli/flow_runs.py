@@ -310,6 +310,100 @@ def cancel(flow_run_id: FlowRunId) -> None:
     )
 
 
+@handle_errors
+def retry(flow_run_id: FlowRunId) -> None:
+    """Run a Failed, Crashed or Cancelled run of a deployment again, under the same id.
+
+    A worker of its deployment runs it at once; tasks that persisted their results in
+    an earlier attempt are not run again (resume from the last checkpoint).
+    """
+    from rich.text import Text
+
+    from headwater.cli import output
+    from headwater.client.api import get_client
+    from headwater.core.states import StateType
+
+    with open_reader() as reader:
+        run = reader.read_flow_run(flow_run_id)
+    answer = get_client().request("POST", f"/flow_runs/{run.id}/retry")
+    output.console().print(
+        Text.assemble(
+            f"Flow run {run.name!r} ({run.id}): ",
+            output.state_text(StateType(answer["state_type"]), answer["state_name"]),
+            f", attempt {answer['run_count'] + 1} due now.",
+        )
+    )
+
+
+@handle_errors
+def resume(
+    flow_run_id: FlowRunId,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="KEY=VALUE",
+            help="A field of the input the run waits for (repeat for several). VALUE is "
+            "read as JSON when it is JSON (approved=true is a boolean), else as text.",
+            show_default=False,
+        ),
+    ] = None,
+    input_json: Annotated[
+        str | None,
+        typer.Option(
+            "--input-json",
+            metavar="JSON",
+            help="The input as one JSON object; --input values override its keys.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Resume a paused flow run (it goes on in its process) or a suspended one (its
+    deployment runs it again), with the input it waits for."""
+    from rich.text import Text
+
+    from headwater.cli import output
+    from headwater.cli.deploy import parse_assignments
+    from headwater.client.api import get_client
+    from headwater.core.states import StateType
+    from headwater.exceptions import ConfigurationError
+
+    run_input = None
+    if input_json is not None:
+        try:
+            run_input = json.loads(input_json)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"--input-json is not valid JSON ({exc}): {input_json!r}."
+            ) from None
+        if not isinstance(run_input, dict):
+            raise ConfigurationError(
+                f"--input-json must be a JSON object such as '{{\"approved\": true}}', not "
+                f"{input_json!r}."
+            )
+    if inputs:
+        run_input = {**(run_input or {}), **parse_assignments(inputs, "--input")}
+    with open_reader() as reader:
+        run = reader.read_flow_run(flow_run_id)
+    answer = get_client().request(
+        "POST", f"/flow_runs/{run.id}/resume", json={"run_input": run_input}
+    )
+    state = StateType(answer["state_type"])
+    after = (
+        ": a worker of its deployment runs it again."
+        if state is StateType.SCHEDULED
+        else ": it goes on."
+    )
+    output.console().print(
+        Text.assemble(
+            f"Flow run {run.name!r} ({run.id}) resumed: ",
+            output.state_text(state, answer["state_name"]),
+            after,
+        )
+    )
+
+
 def _follow(
     reader: Reader,
     run: FlowRunRow,

@@ -21,11 +21,13 @@ from headwater.client import check_delivered
 from headwater.context import FlowRunContext, current_tags, flow_run_context, task_run_context
 from headwater.core.ids import flow_id, uuid7_hex
 from headwater.core.states import State, StateType
+from headwater.engine.caching import flow_succeeded
 from headwater.engine.crash import current_process_tag
 from headwater.engine.hooks import call_hooks, call_hooks_async, hooks_for
 from headwater.engine.machine import Machine
 from headwater.engine.names import generate_run_name
 from headwater.engine.parameters import bind, jsonable
+from headwater.engine.pause import suspended
 from headwater.engine.recorder import get_recorder
 from headwater.engine.runs import FlowRun, TaskRun, state_row
 from headwater.engine.task_engine import emit_task_state
@@ -269,7 +271,7 @@ def _state_outcome(launch: _Launch, return_state: bool) -> Any:
     log = flow_run_logger(launch.run)
     if state.is_completed():
         log.info("Finished in state %r", state)
-    elif state.type is StateType.CANCELLED:
+    elif state.type in (StateType.CANCELLED, StateType.PAUSED):
         log.warning("Finished in state %r", state)
     else:
         log.error("Finished in state %r", state)
@@ -337,8 +339,13 @@ def run_flow_sync(
                     try:
                         with sync_timeout(flow.timeout_seconds, FlowRunTimeoutError):
                             value = flow.fn(*args_of(launch), **kwargs_of(launch))
-                        delay = machine.succeeded(_final_state(value))
+                        if flow.result_options is None:
+                            delay = machine.succeeded(_final_state(value))
+                        else:
+                            delay = flow_succeeded(flow, machine, _final_state(value))
                     except BaseException as exc:
+                        if suspended(run, exc):
+                            break  # the server holds the run; this process ends it
                         delay = machine.failed(exc)
                     if delay is None:
                         break
@@ -392,8 +399,13 @@ async def run_flow_async(
                             if flow.timeout_seconds is None:
                                 raise
                             raise FlowRunTimeoutError() from exc
-                        delay = machine.succeeded(_final_state(value))
+                        if flow.result_options is None:
+                            delay = machine.succeeded(_final_state(value))
+                        else:
+                            delay = flow_succeeded(flow, machine, _final_state(value))
                     except BaseException as exc:
+                        if suspended(run, exc):
+                            break  # the server holds the run; this process ends it
                         delay = machine.failed(exc)
                         if isinstance(exc, asyncio.CancelledError):
                             raise

@@ -16,6 +16,7 @@ from typing import Any
 from headwater.core.retries import delay_for_attempt
 from headwater.core.states import State, StateType
 from headwater.exceptions import CancelSignal, FlowRunTimeoutError, TaskRunTimeoutError
+from headwater.logging import run_logger as _logs
 
 _PENDING = StateType.PENDING
 _RUNNING = StateType.RUNNING
@@ -67,6 +68,8 @@ class Machine:
 
     def _enter(self, state: State) -> State:
         run = self.run
+        if _logs._secret_texts and state.message:  # an error message may quote a secret
+            state.message = _logs.mask_secrets(state.message)
         run.state = state
         if state.type is _RUNNING:
             run.run_count += 1

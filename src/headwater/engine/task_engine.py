@@ -21,6 +21,7 @@ from headwater.context import (
 )
 from headwater.core.ids import uuid7_hex
 from headwater.core.states import State, StateType
+from headwater.engine import caching
 from headwater.engine.hooks import call_hooks, call_hooks_async, hooks_for
 from headwater.engine.inputs import (
     check_wait_for,
@@ -30,6 +31,7 @@ from headwater.engine.inputs import (
 )
 from headwater.engine.machine import Machine, UpstreamNotReady
 from headwater.engine.recorder import get_recorder
+from headwater.engine.results import inherited
 from headwater.engine.runs import TaskRun, state_row
 from headwater.engine.timeouts import sync_timeout
 from headwater.exceptions import ConcurrencySlotAcquisitionError, TaskRunTimeoutError
@@ -132,6 +134,7 @@ def run_task_sync(
     """Run a sync task to a final state, with retries and timeout."""
     machine, token = _enter(task, run, flow_context)
     slots = None
+    step: caching.CacheStep | None = None
     try:
         try:
             args, kwargs = _prepare(run, args, kwargs, wait_for)
@@ -140,32 +143,45 @@ def run_task_sync(
         except (UpstreamNotReady, ConcurrencySlotAcquisitionError) as exc:
             machine.failed(exc)
         else:
-            fn = task.fn
-            timeout = task.timeout_seconds
-            while True:
-                machine.begin()
-                if task.on_running_hooks:
-                    call_hooks(task.on_running_hooks, task, run, run.state)
-                try:
-                    if timeout is None:
-                        value = fn(*args, **kwargs)
-                    else:
-                        with sync_timeout(timeout, TaskRunTimeoutError):
+            options = task.result_options
+            if options is None and task.persist_result is None:
+                options = inherited(flow_context)
+            if options is not None:
+                step = caching.start(task, run, options, flow_context, machine, args, kwargs)
+            if options is None or step is not None:
+                fn = task.fn
+                timeout = task.timeout_seconds
+                while True:
+                    machine.begin()
+                    if task.on_running_hooks:
+                        call_hooks(task.on_running_hooks, task, run, run.state)
+                    try:
+                        if timeout is None:
                             value = fn(*args, **kwargs)
-                except BaseException as exc:
-                    delay = machine.failed(exc)
-                else:
-                    delay = machine.succeeded(value)
-                if delay is None:
-                    break
-                _log_retry(run, delay)
-                if delay:
-                    time.sleep(delay)
+                        else:
+                            with sync_timeout(timeout, TaskRunTimeoutError):
+                                value = fn(*args, **kwargs)
+                    except BaseException as exc:
+                        delay = machine.failed(exc)
+                    else:
+                        if step is None:
+                            delay = machine.succeeded(value)
+                        else:
+                            delay = step.succeeded(machine, value)
+                    if delay is None:
+                        break
+                    _log_retry(run, delay)
+                    if delay:
+                        time.sleep(delay)
     finally:
         task_run_context.reset(token)
         if slots is not None:
             slots.release()
+        if step is not None:
+            step.release()
     state = _finished(run)
+    if task.on_commit_hooks or task.on_rollback_hooks:
+        _transaction_hooks(task, state)
     hooks = hooks_for(task, state)
     if hooks:
         call_hooks(hooks, task, run, state)
@@ -186,6 +202,7 @@ async def run_task_async(
 
     machine, token = _enter(task, run, flow_context)
     slots = None
+    step: caching.CacheStep | None = None
     try:
         try:
             if wait_for or run.resolve_inputs:
@@ -196,42 +213,66 @@ async def run_task_async(
         except (UpstreamNotReady, ConcurrencySlotAcquisitionError) as exc:
             machine.failed(exc)
         else:
-            timeout = task.timeout_seconds
-            while True:
-                machine.begin()
-                if task.on_running_hooks:
-                    await call_hooks_async(task.on_running_hooks, task, run, run.state)
-                try:
-                    if timeout is None:
-                        value = await task.fn(*args, **kwargs)
+            options = task.result_options
+            if options is None and task.persist_result is None:
+                options = inherited(flow_context)
+            if options is not None:
+                # Off the loop: the key's lock may be held by another run on this loop.
+                step = await asyncio.to_thread(
+                    caching.start, task, run, options, flow_context, machine, args, kwargs
+                )
+            if options is None or step is not None:
+                timeout = task.timeout_seconds
+                while True:
+                    machine.begin()
+                    if task.on_running_hooks:
+                        await call_hooks_async(task.on_running_hooks, task, run, run.state)
+                    try:
+                        if timeout is None:
+                            value = await task.fn(*args, **kwargs)
+                        else:
+                            try:
+                                async with asyncio.timeout(timeout):
+                                    value = await task.fn(*args, **kwargs)
+                            except TimeoutError as exc:
+                                raise TaskRunTimeoutError() from exc
+                    except BaseException as exc:
+                        if isinstance(exc, asyncio.CancelledError):
+                            machine.failed(exc)
+                            raise
+                        delay = machine.failed(exc)
                     else:
-                        try:
-                            async with asyncio.timeout(timeout):
-                                value = await task.fn(*args, **kwargs)
-                        except TimeoutError as exc:
-                            raise TaskRunTimeoutError() from exc
-                except BaseException as exc:
-                    if isinstance(exc, asyncio.CancelledError):
-                        machine.failed(exc)
-                        raise
-                    delay = machine.failed(exc)
-                else:
-                    delay = machine.succeeded(value)
-                if delay is None:
-                    break
-                _log_retry(run, delay)
-                if delay:
-                    await asyncio.sleep(delay)
+                        if step is None:
+                            delay = machine.succeeded(value)
+                        else:
+                            delay = step.succeeded(machine, value)
+                    if delay is None:
+                        break
+                    _log_retry(run, delay)
+                    if delay:
+                        await asyncio.sleep(delay)
     finally:
         task_run_context.reset(token)
         if slots is not None:
             await asyncio.to_thread(slots.release)
+        if step is not None:
+            step.release()
     state = _finished(run)
+    if task.on_commit_hooks or task.on_rollback_hooks:
+        _transaction_hooks(task, state)
     hooks = hooks_for(task, state)
     if hooks:
         await call_hooks_async(hooks, task, run, state)
     _reraise_interrupts(state)
     return state
+
+
+def _transaction_hooks(task: Task[Any, Any], state: State) -> None:
+    """A run that completed (not from the cache) joins the open transaction's hooks."""
+    if state.type is StateType.COMPLETED and state.name != "Cached":
+        from headwater.transactions import after_task_completed
+
+        after_task_completed(task.on_commit_hooks, task.on_rollback_hooks)
 
 
 def _log_retry(run: TaskRun, delay: float) -> None:

@@ -103,6 +103,70 @@ class StoreHandler(logging.Handler):
             self.handleError(record)
 
 
+#: Texts of the secrets read in this process, longest first; masked in run log records.
+_secret_texts: tuple[str, ...] = ()
+_secrets_lock = threading.Lock()
+#: Shorter secret strings are not masked: they would hide ordinary words and numbers.
+MIN_MASKED_LENGTH = 4
+MASK = "********"
+
+
+def mask_secret(value: Any) -> None:
+    """Mask `value` (a string, or every string in a JSON value) in this process's run logs."""
+    global _secret_texts
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) >= MIN_MASKED_LENGTH:
+                found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    with _secrets_lock:
+        new = set(found) - set(_secret_texts)
+        if new:
+            _secret_texts = tuple(sorted({*_secret_texts, *new}, key=len, reverse=True))
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with every secret read in this process replaced by ********."""
+    for secret in _secret_texts:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+class SecretMaskFilter(logging.Filter):
+    """Replaces secret values in records by ********; a no-op until a secret is read."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _secret_texts and not getattr(record, "_headwater_masked", False):
+            _mask_record(record)
+        return True
+
+
+def _mask_record(record: logging.LogRecord) -> None:
+    record.__dict__["_headwater_masked"] = True
+    try:
+        message = record.getMessage()
+    except Exception:
+        return  # the handler reports the broken format; nothing to mask yet
+    masked = mask_secrets(message)
+    if record.exc_info:
+        trace = logging.Formatter().formatException(record.exc_info)
+        masked_trace = mask_secrets(trace)
+        if masked_trace != trace:  # fold the traceback into the message, masked
+            masked = f"{masked}\n{masked_trace}"
+            record.exc_info = None
+            record.exc_text = None
+    if masked != message or record.args:
+        record.msg = masked
+        record.args = None
+
+
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
@@ -135,13 +199,17 @@ def setup_logging() -> None:
         root = logging.getLogger("headwater")
         root.setLevel(settings.logging_level)
         root.propagate = False
-        root.addHandler(StoreHandler())
+        masking = SecretMaskFilter()
+        store = StoreHandler()
+        store.addFilter(masking)
+        root.addHandler(store)
         if settings.log_to_console:
             console = logging.StreamHandler(sys.stderr)
             console.setFormatter(ConsoleFormatter())
             # Records made with extra={"console": False} go to the store only
             # (e.g. a wrapped command's output, which is already on the terminal).
             console.addFilter(lambda record: getattr(record, "console", True))
+            console.addFilter(masking)
             root.addHandler(console)
         _configured = True
 

@@ -117,6 +117,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.settings = settings  # the secrets API reads its key from them
     app.state.stream_options = stream_options
     app.include_router(api.router(), prefix="/api")
     app.include_router(stream.router, prefix="/api")

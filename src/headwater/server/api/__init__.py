@@ -6,15 +6,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from headwater.server.api import (
+    artifacts,
     claims,
     concurrency_limits,
     deployments,
     flow_runs,
     flows,
     health,
+    inputs,
     logs,
     records,
+    secrets,
     task_runs,
+    variables,
     work_pools,
 )
 
@@ -33,6 +37,10 @@ def router() -> APIRouter:
         deployments,
         work_pools,
         concurrency_limits,
+        artifacts,
+        variables,
+        secrets,
+        inputs,
     )
     for module in modules:
         api.include_router(module.router)

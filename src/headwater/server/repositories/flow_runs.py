@@ -22,7 +22,15 @@ from headwater.schemas.flow_runs import (
 )
 from headwater.server.repositories._common import has_all_tags, page, seconds
 from headwater.store.queries import RUN_TIME
-from headwater.store.tables import flow, flow_run, log, state, task_run
+from headwater.store.tables import (
+    artifact,
+    flow,
+    flow_run,
+    flow_run_input,
+    log,
+    state,
+    task_run,
+)
 
 _COLUMNS = [*flow_run.c, flow.c.name.label("flow_name")]
 
@@ -311,7 +319,7 @@ def change_state(
 
 
 def delete(conn: sa.Connection, *, flow_run_id: uuid.UUID) -> None:
-    """Delete the flow run with its task runs, state history and logs.
+    """Delete the flow run with its task runs, state history, logs, artifacts and inputs.
 
     Raises:
         ObjectNotFound: there is none.
@@ -332,5 +340,7 @@ def delete_where(conn: sa.Connection, condition: sa.ColumnElement[bool]) -> int:
         sa.delete(state).where(state.c.flow_run_id.in_(runs), state.c.task_run_id.is_(None))
     )
     conn.execute(sa.delete(log).where(log.c.flow_run_id.in_(runs)))
+    conn.execute(sa.delete(artifact).where(artifact.c.flow_run_id.in_(runs)))
+    conn.execute(sa.delete(flow_run_input).where(flow_run_input.c.flow_run_id.in_(runs)))
     conn.execute(sa.delete(task_run).where(task_run.c.flow_run_id.in_(runs)))
     return int(conn.execute(sa.delete(flow_run).where(condition)).rowcount)
