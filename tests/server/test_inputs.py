@@ -219,3 +219,23 @@ def test_a_waiting_filter_returns_when_an_input_arrives(client: TestClient) -> N
     timer.join()
     assert [item["key"] for item in found] == ["n-1"]
     assert time.monotonic() - started < 5
+
+
+def test_a_suspended_run_past_its_timeout_is_failed_by_the_services(
+    client: TestClient, database_url: str
+) -> None:
+    from headwater.server.services import run_once
+
+    run_id = _running_run(client, deployment=True)
+    other = _running_run(client)
+    _pause(client, run_id, suspend=True, timeout_seconds=30)
+    _pause(client, other, timeout_seconds=3600)
+
+    soon = run_once(database_url, now=time.time() + 10) or {}
+    later = run_once(database_url, now=time.time() + 60) or {}
+
+    assert (soon["expired_pauses"], later["expired_pauses"]) == (0, 1)
+    run = client.get(f"/flow_runs/{run_id}").json()
+    assert run["state_type"] == "FAILED"
+    assert "not resumed within its timeout of 30 second(s)" in run["state_message"]
+    assert client.get(f"/flow_runs/{other}").json()["state_type"] == "PAUSED"

@@ -54,7 +54,7 @@ Publish = Callable[[Iterable[str]], None]
 def round_services() -> dict[str, Service]:
     """The services of a round after crash detection, by name, in the order they run."""
     from headwater.server import lifecycle, scheduler
-    from headwater.server.repositories import concurrency
+    from headwater.server.repositories import concurrency, inputs
 
     return {
         "scheduler": scheduler.schedule_runs,
@@ -62,6 +62,7 @@ def round_services() -> dict[str, Service]:
         "dead_workers": lifecycle.recover_runs_of_dead_workers,
         "cancellations": lifecycle.finish_cancellations,
         "leases": concurrency.expire_leases,
+        "expired_pauses": inputs.fail_expired_pauses,
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -40,6 +40,10 @@ from headwater.schemas.inputs import (
     pause_response_key,
 )
 from headwater.server.repositories import flow_runs
+from headwater.server.services import Outcome
+
+if TYPE_CHECKING:
+    from headwater.server.database import Database
 from headwater.store.tables import flow_run, flow_run_input, state
 
 _RECORD_SUFFIX = "-schema"
@@ -436,3 +440,34 @@ def _move(
             timestamp=timestamp,
         )
     )
+
+
+def fail_expired_pauses(db: Database, now: float) -> Outcome:
+    """A services round: Paused and Suspended runs past their pause's deadline are Failed.
+
+    A paused process fails its own run when its wait times out; this catches the runs
+    nobody waits for any more: suspended ones, and those whose process died.
+    """
+    changed: list[uuid.UUID] = []
+    with db.write() as conn:
+        paused = conn.execute(
+            sa.select(flow_run.c.id, flow_run.c.run_count, flow_run.c.state_timestamp).where(
+                flow_run.c.state_type == StateType.PAUSED.value
+            )
+        ).all()
+        for run_id, run_count, stamp in paused:
+            latest = _latest_pause(conn, run_id)
+            deadline = latest.record.get("deadline") if latest else None
+            if not isinstance(deadline, int | float) or now <= deadline:
+                continue
+            timeout = latest.record.get("timeout_seconds") if latest else None
+            message = "The flow run was paused and not resumed within its timeout" + (
+                f" of {timeout:g} second(s)." if isinstance(timeout, int | float) else "."
+            )
+            current = RunPosition(StateType.PAUSED, run_count, stamp)
+            try:
+                _move(conn, run_id, current, StateType.FAILED, "Failed", message, now)
+            except Conflict:
+                continue  # resumed (or changed) meanwhile: that wins
+            changed.append(run_id)
+    return Outcome(len(changed), frozenset(i.hex for i in changed))
