@@ -373,25 +373,7 @@ def process_exited(
     another token than `claim_token`, are left alone; returns the new position,
     or None if nothing changed.
     """
-    row = (
-        conn.execute(
-            sa.select(
-                flow_run.c.flow_id,
-                flow_run.c.state_type,
-                flow_run.c.state_timestamp,
-                flow_run.c.run_count,
-                flow_run.c.empirical_policy,
-                flow_run.c.deployment_id,
-                flow_run.c.work_pool_id,
-                flow_run.c.work_queue_id,
-                flow_run.c.claim_token,
-            ).where(flow_run.c.id == flow_run_id)
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise ObjectNotFound(f"No flow run found with id {str(flow_run_id)!r}.")
+    row = _settling_row(conn, flow_run_id)
     if claim_token is not None and row["claim_token"] != claim_token:
         return None  # another worker owns the run now: this report is stale
     kind = StateType(row["state_type"])
@@ -411,6 +393,34 @@ def process_exited(
     else:
         return None
     return flow_runs.current_state(conn, flow_run_id=flow_run_id) if changed else None
+
+
+def _settling_row(conn: sa.Connection, flow_run_id: uuid.UUID) -> sa.RowMapping:
+    """What settling a run needs: its state, attempt, retry policy, claim and queue.
+
+    Raises:
+        ObjectNotFound: no such run.
+    """
+    row = (
+        conn.execute(
+            sa.select(
+                flow_run.c.flow_id,
+                flow_run.c.state_type,
+                flow_run.c.state_timestamp,
+                flow_run.c.run_count,
+                flow_run.c.empirical_policy,
+                flow_run.c.deployment_id,
+                flow_run.c.work_pool_id,
+                flow_run.c.work_queue_id,
+                flow_run.c.claim_token,
+            ).where(flow_run.c.id == flow_run_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ObjectNotFound(f"No flow run found with id {str(flow_run_id)!r}.")
+    return row
 
 
 def retries_of(policy: Any) -> int:
@@ -507,23 +517,7 @@ def retry(conn: sa.Connection, *, flow_run_id: uuid.UUID) -> RunPosition:
         ObjectNotFound: no such run.
         Conflict: the run is not Failed, Crashed or Cancelled, or has no deployment.
     """
-    row = (
-        conn.execute(
-            sa.select(
-                flow_run.c.flow_id,
-                flow_run.c.state_type,
-                flow_run.c.state_timestamp,
-                flow_run.c.run_count,
-                flow_run.c.deployment_id,
-                flow_run.c.work_pool_id,
-                flow_run.c.work_queue_id,
-            ).where(flow_run.c.id == flow_run_id)
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise ObjectNotFound(f"No flow run found with id {str(flow_run_id)!r}.")
+    row = _settling_row(conn, flow_run_id)
     kind = StateType(row["state_type"])
     if kind not in (StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
         raise Conflict(
