@@ -1,6 +1,6 @@
 """`headwater artifact ...`: list artifacts, show one (by key or id), delete one.
 
-Commands speak to the API through `get_client()`: the server at
+Commands speak to the API through `getget_client()`: the server at
 HEADWATER_API_URL, or the embedded store's API in this process. Module-level
 imports stay light (typer and the standard library).
 """
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from headwater.cli.session import handle_errors
+from headwater.client.api import get_client
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -53,7 +54,7 @@ def ls(
     as_json: JsonOption = False,
 ) -> None:
     """List artifacts, newest first: the latest version of each key, and those without a key."""
-    client = _client()
+    client = get_client()
     params: dict[str, Any] = {"limit": min(limit, 1000)}
     if key is not None:
         params["key"] = key
@@ -108,7 +109,7 @@ def inspect(
     as_json: JsonOption = False,
 ) -> None:
     """Show an artifact: its details and its content (a table as a table, progress as %)."""
-    client = _client()
+    client = get_client()
     if _UUID.fullmatch(key_or_id):
         item = client.request("GET", f"/artifacts/{key_or_id}")
     else:
@@ -163,7 +164,7 @@ def delete(
             f"{artifact_id!r} is not an artifact id (a UUID); find ids with "
             "`headwater artifact ls --all-versions`."
         )
-    client = _client()
+    client = get_client()
     item = client.request("GET", f"/artifacts/{artifact_id}")
     name = f"{item['type']} artifact {item['key']!r}" if item["key"] else f"{item['type']} artifact"
     if not yes:
@@ -284,12 +285,6 @@ def _print_json(value: Any) -> None:
     from headwater.cli.output import print_json
 
     print_json(value)
-
-
-def _client() -> Any:
-    from headwater.client.api import get_client
-
-    return get_client()
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """`headwater concurrency-limit ...`: create, list, inspect, update, reset and delete limits.
 
-Commands speak to the API through `get_client()`: the server at
+Commands speak to the API through `getget_client()`: the server at
 HEADWATER_API_URL, or the embedded store's API in this process. Module-level
 imports stay light (typer and the standard library).
 """
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from headwater.cli.session import handle_errors
+from headwater.client.api import get_client
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -51,12 +52,6 @@ def _path(name: str) -> str:
     return f"/concurrency_limits/{quote(name, safe='')}"
 
 
-def _client() -> Any:
-    from headwater.client.api import get_client
-
-    return get_client()
-
-
 @handle_errors
 def create(
     name: LimitName,
@@ -84,7 +79,7 @@ def create(
     body = {"name": name, "limit": limit, "active": not inactive}
     if slot_decay_per_second is not None:
         body["slot_decay_per_second"] = slot_decay_per_second
-    created = _client().request("POST", "/concurrency_limits", json=body)
+    created = get_client().request("POST", "/concurrency_limits", json=body)
     if as_json:
         _print_json(created)
         return
@@ -107,7 +102,7 @@ def ls(
     as_json: JsonOption = False,
 ) -> None:
     """List concurrency limits by name, with the slots taken now."""
-    page = _client().request("GET", "/concurrency_limits", params={"limit": min(limit, 1000)})
+    page = get_client().request("GET", "/concurrency_limits", params={"limit": min(limit, 1000)})
     items = page["items"][:limit]
     if as_json:
         _print_json(items)
@@ -143,7 +138,7 @@ def ls(
 @handle_errors
 def inspect(name: LimitName, as_json: JsonOption = False) -> None:
     """Show a concurrency limit and the leases holding its slots."""
-    client = _client()
+    client = get_client()
     item = client.request("GET", _path(name))
     leases = client.request("GET", _path(name) + "/leases")
     if as_json:
@@ -220,7 +215,7 @@ def update(
         from headwater.cli.output import fail
 
         fail("Nothing to change: give --limit, --active/--inactive or --slot-decay-per-second.")
-    item = _client().request("PATCH", _path(name), json=body)
+    item = get_client().request("PATCH", _path(name), json=body)
     if as_json:
         _print_json(item)
         return
@@ -238,7 +233,7 @@ def update(
 @handle_errors
 def reset(name: LimitName) -> None:
     """Free all slots of a concurrency limit (its current holders no longer count)."""
-    item = _client().request("POST", _path(name) + "/reset")
+    item = get_client().request("POST", _path(name) + "/reset")
     from headwater.cli.output import console
 
     console().print(
@@ -251,7 +246,7 @@ def reset(name: LimitName) -> None:
 @handle_errors
 def delete(name: LimitName) -> None:
     """Delete a concurrency limit."""
-    _client().request("DELETE", _path(name))
+    get_client().request("DELETE", _path(name))
     from headwater.cli.output import console
 
     console().print(f"Deleted concurrency limit {name!r}.", highlight=False, markup=False)

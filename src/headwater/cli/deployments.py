@@ -1,6 +1,6 @@
 """`headwater deployment ls|inspect|run|pause|resume|delete` (`deploy` is in deploy.py).
 
-Commands speak to the API through `get_client()`: the server at
+Commands speak to the API through `getget_client()`: the server at
 HEADWATER_API_URL, or the embedded store's API in this process. Module-level
 imports stay light (typer and the standard library).
 """
@@ -24,6 +24,7 @@ from headwater.cli.deploy import (
     parse_parameters,
 )
 from headwater.cli.session import handle_errors
+from headwater.client.api import get_client
 from headwater.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def ls(
         query["flow_name"] = flow
     if pool is not None:
         query["work_pool_name"] = pool
-    page = _client().request("GET", "/deployments", params=query)
+    page = get_client().request("GET", "/deployments", params=query)
     items = page["items"][:limit]
     if as_json:
         _print_json(items)
@@ -181,7 +182,7 @@ def inspect(name: DeploymentName, as_json: JsonOption = False) -> None:
     """Show a deployment: parameters, schedules and their next runs, work pool, concurrency."""
     from headwater.deployments.run import resolve_deployment
 
-    item = resolve_deployment(_client(), name)
+    item = resolve_deployment(get_client(), name)
     if as_json:
         _print_json(item)
         return
@@ -359,7 +360,7 @@ def run(
         scheduled = parse_moment(start_at, "--start-at")
     parameters = parse_parameters(params, param)
     job_variables = parse_assignments(job_variable, "--job-variable")
-    client = _client()
+    client = get_client()
     found = resolve_deployment(client, name)
     created = run_deployment(
         found["id"],
@@ -523,7 +524,7 @@ def delete(
     """Delete a deployment, its schedules and its runs not yet started (others stay)."""
     from headwater.deployments.run import resolve_deployment
 
-    client = _client()
+    client = get_client()
     item = resolve_deployment(client, name)
     full_name = f"{item['flow_name']}/{item['name']}"
     if not yes:
@@ -535,19 +536,13 @@ def delete(
 def _change(name: str, action: str) -> dict[str, Any]:
     from headwater.deployments.run import resolve_deployment
 
-    client = _client()
+    client = get_client()
     item = resolve_deployment(client, name)
     changed: dict[str, Any] = client.request("POST", f"/deployments/{item['id']}/{action}")
     return changed
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _client() -> Any:
-    from headwater.client.api import get_client
-
-    return get_client()
 
 
 def _console() -> Console:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from headwater.cli.session import handle_errors
+from headwater.client.api import get_client
 
 if TYPE_CHECKING:
     from headwater.server.crypto import SecretKey
@@ -33,12 +34,6 @@ NameArgument = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _client() -> Any:
-    from headwater.client.api import get_client
-
-    return get_client()
 
 
 def _path(name: str) -> str:
@@ -101,7 +96,7 @@ def set_(
             raise BadOptionValue(
                 f"--json-value: the value of secret {name!r} is not JSON ({exc.args[0]})."
             ) from None
-    client = _client()
+    client = get_client()
     if overwrite:
         item = client.request("PUT", _path(name), json={"value": value})
     else:
@@ -130,7 +125,7 @@ def ls(
     params: dict[str, Any] = {"limit": min(limit, 1000)}
     if contains:
         params["name_contains"] = contains
-    page = _client().request("GET", "/secrets", params=params)
+    page = get_client().request("GET", "/secrets", params=params)
     items = page["items"][:limit]
     if as_json:
         from headwater.cli.output import print_json
@@ -168,7 +163,7 @@ def ls(
 @handle_errors
 def delete(name: NameArgument) -> None:
     """Delete a secret."""
-    _client().request("DELETE", _path(name))
+    get_client().request("DELETE", _path(name))
     from headwater.cli.output import console
 
     console().print(f"Deleted secret {name!r}.", highlight=False, markup=False)

@@ -1,6 +1,6 @@
 """`headwater variable ...`: list, read, set and unset variables (named JSON values).
 
-Commands speak to the API through `get_client()`: the server at
+Commands speak to the API through `getget_client()`: the server at
 HEADWATER_API_URL, or the embedded store's API in this process.
 """
 
@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from headwater.cli.session import handle_errors
+from headwater.client.api import get_client
 
 HELP = "Manage variables: named JSON values for configuration (Variable.get / Variable.set)."
 
@@ -26,12 +27,6 @@ NameArgument = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (as the API returns it) instead.")
 ]
-
-
-def _client() -> Any:
-    from headwater.client.api import get_client
-
-    return get_client()
 
 
 def _path(name: str) -> str:
@@ -71,7 +66,7 @@ def ls(
         params["name_contains"] = contains
     if tag:
         params["tags"] = tag
-    page = _client().request("GET", "/variables", params=params)
+    page = get_client().request("GET", "/variables", params=params)
     items = page["items"][:limit]
     if as_json:
         from headwater.cli.output import print_json
@@ -110,7 +105,7 @@ def ls(
 @handle_errors
 def get(name: NameArgument, as_json: JsonOption = False) -> None:
     """Print a variable's value: a string as it is, any other value as JSON."""
-    item = _client().request("GET", _path(name))
+    item = get_client().request("GET", _path(name))
     if as_json:
         from headwater.cli.output import print_json
 
@@ -141,7 +136,7 @@ def set_(
 ) -> None:
     """Set a variable NAME to VALUE (an error if it exists, unless --overwrite)."""
     parsed = parse_value(value)
-    client = _client()
+    client = get_client()
     if overwrite:
         client.request("PUT", _path(name), json={"value": parsed, "tags": tag or None})
     else:
@@ -158,7 +153,7 @@ def set_(
 @handle_errors
 def unset(name: NameArgument) -> None:
     """Delete a variable."""
-    _client().request("DELETE", _path(name))
+    get_client().request("DELETE", _path(name))
     from headwater.cli.output import console
 
     console().print(f"Unset variable {name!r}.", highlight=False, markup=False)

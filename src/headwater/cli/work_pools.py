@@ -1,6 +1,6 @@
 """`headwater work-pool ...` and `headwater work-queue ...`: manage pools, queues, and see workers.
 
-Commands speak to the REST API through `headwater.client.api.get_client()`:
+Commands speak to the REST API through `headwater.client.api.getget_client()`:
 the server at HEADWATER_API_URL, else the embedded store's API in process.
 Module-level imports stay light (typer); rich and the client load inside the commands.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from headwater.cli.session import handle_errors
+from headwater.client.api import get_client
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -35,12 +36,6 @@ JsonOption = Annotated[
 LimitArgument = Annotated[
     int, typer.Argument(metavar="N", min=0, help="Runs that may be Pending or Running at once.")
 ]
-
-
-def _client() -> ApiClient:
-    from headwater.client.api import get_client
-
-    return get_client()
 
 
 def _segment(name: str) -> str:
@@ -121,7 +116,7 @@ def create_pool(
         body["base_job_template"] = _read_template(base_job_template)
     else:
         body["base_job_template"] = _local_default_template(pool_type)
-    pool = _client().request("POST", "/work_pools", json=body)
+    pool = get_client().request("POST", "/work_pools", json=body)
     out = output.console()
     out.print(f"Created work pool {pool['name']!r} of type {pool['type']!r}, with queue 'default'.")
     if pool["paused"]:
@@ -155,7 +150,7 @@ def ls_pools(as_json: JsonOption = False) -> None:
     """List work pools."""
     from headwater.cli import output
 
-    pools = _all_pools(_client())
+    pools = _all_pools(get_client())
     if as_json:
         output.print_json(pools)
         return
@@ -195,7 +190,7 @@ def inspect_pool(name: PoolArgument, as_json: JsonOption = False) -> None:
     """Show a work pool with its queues and workers."""
     from headwater.cli import output
 
-    client = _client()
+    client = get_client()
     pool = client.request("GET", _pool_path(name))
     queues = client.request("GET", f"{_pool_path(name)}/queues")
     workers = client.request("GET", f"{_pool_path(name)}/workers")
@@ -284,7 +279,7 @@ def _queue_table(queues: list[dict[str, Any]]) -> Any:
 def _patch_pool(name: str, changes: dict[str, Any], done: str) -> None:
     from headwater.cli import output
 
-    _client().request("PATCH", _pool_path(name), json=changes)
+    get_client().request("PATCH", _pool_path(name), json=changes)
     output.console().print(done)
 
 
@@ -325,7 +320,7 @@ def delete_pool(
     """
     from headwater.cli import output
 
-    client = _client()
+    client = get_client()
     client.request("GET", _pool_path(name))  # a missing pool fails before the question
     if not yes:
         typer.confirm(
@@ -355,7 +350,7 @@ def get_default_base_job_template(
     if template is None:  # a plugin the server has and this machine lacks
         from headwater.exceptions import ObjectNotFound
 
-        types = {item["type"]: item for item in _client().request("GET", "/work_pool_types")}
+        types = {item["type"]: item for item in get_client().request("GET", "/work_pool_types")}
         if pool_type not in types:
             raise ObjectNotFound(
                 f"Unknown work pool type {pool_type!r}; known types: {', '.join(sorted(types))}."
@@ -401,7 +396,7 @@ def create_queue(
         "paused": paused,
         "description": description,
     }
-    queue = _client().request("POST", f"{_pool_path(pool)}/queues", json=body)
+    queue = get_client().request("POST", f"{_pool_path(pool)}/queues", json=body)
     output.console().print(
         f"Created work queue {queue['name']!r} in work pool {pool!r} "
         f"(priority {queue['priority']})."
@@ -413,7 +408,7 @@ def ls_queues(pool: PoolOption, as_json: JsonOption = False) -> None:
     """List a pool's work queues in the order they are served."""
     from headwater.cli import output
 
-    queues = _client().request("GET", f"{_pool_path(pool)}/queues")
+    queues = get_client().request("GET", f"{_pool_path(pool)}/queues")
     if as_json:
         output.print_json(queues)
         return
@@ -425,7 +420,7 @@ def inspect_queue(name: QueueArgument, pool: PoolOption, as_json: JsonOption = F
     """Show a work queue."""
     from headwater.cli import output
 
-    queue = _client().request("GET", _queue_path(pool, name))
+    queue = get_client().request("GET", _queue_path(pool, name))
     if as_json:
         output.print_json(queue)
         return
@@ -452,7 +447,7 @@ def inspect_queue(name: QueueArgument, pool: PoolOption, as_json: JsonOption = F
 def _patch_queue(pool: str, name: str, changes: dict[str, Any], done: str) -> None:
     from headwater.cli import output
 
-    _client().request("PATCH", _queue_path(pool, name), json=changes)
+    get_client().request("PATCH", _queue_path(pool, name), json=changes)
     output.console().print(done)
 
 
@@ -500,7 +495,7 @@ def delete_queue(name: QueueArgument, pool: PoolOption) -> None:
     """
     from headwater.cli import output
 
-    _client().request("DELETE", _queue_path(pool, name))
+    get_client().request("DELETE", _queue_path(pool, name))
     output.console().print(f"Deleted work queue {name!r} of pool {pool!r}.")
 
 
