@@ -57,3 +57,13 @@ def total(conn: sa.Connection, query: sa.Select[Any]) -> int:
     """How many rows `query` (without its order and paging) returns."""
     counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     return int(conn.execute(counted).scalar_one())
+
+
+def upsertable_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT for `table` in the connection's dialect, with `on_conflict_do_nothing` /
+    `on_conflict_do_update` (PostgreSQL and SQLite spell them alike)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from headwater.core.ids import uuid7_hex
 from headwater.core.states import StateType
+from headwater.server.repositories._common import upsertable_insert
 from headwater.store.tables import flow_run, flow_run_queue, state
 
 
@@ -129,7 +130,7 @@ def enqueue(
     if not items:
         return
     conn.execute(
-        _insert(conn, flow_run_queue).on_conflict_do_nothing(),
+        upsertable_insert(conn, flow_run_queue).on_conflict_do_nothing(),
         [
             {
                 "flow_run_id": run_id,
@@ -151,20 +152,10 @@ def dequeue(conn: sa.Connection, flow_run_ids: Sequence[uuid.UUID]) -> None:
         )
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
-
-
 def _insert_flow_runs(conn: sa.Connection, values: list[dict[str, Any]]) -> list[uuid.UUID]:
     """Insert flow_run rows unless their id or idempotency key is taken; the ids inserted."""
     if conn.dialect.name != "postgresql":
-        insert = _insert(conn, flow_run).on_conflict_do_nothing().returning(flow_run.c.id)
+        insert = upsertable_insert(conn, flow_run).on_conflict_do_nothing().returning(flow_run.c.id)
         return [row[0] for row in conn.execute(insert, values)]
     # PostgreSQL: the rows as one JSON parameter. A multi-row VALUES statement with RETURNING
     # has ~20 parameters per row, which psycopg rewrites in Python (~300 us a row at 10,000

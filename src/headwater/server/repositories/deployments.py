@@ -28,7 +28,7 @@ from headwater.schemas.schedules import (
     DeploymentScheduleResponse,
     DeploymentScheduleUpdate,
 )
-from headwater.server.repositories._common import has_all_tags, page
+from headwater.server.repositories._common import has_all_tags, page, upsertable_insert
 from headwater.server.repositories.deployment_runs import DeploymentTarget, NewRun, insert_runs
 from headwater.store.tables import (
     deployment,
@@ -248,19 +248,9 @@ def _check_job_variables(
     check_job_variables(template or {}, job_variables)
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
-
-
 def _ensure_flow(conn: sa.Connection, flow_name: str, now: float) -> uuid.UUID:
     conn.execute(
-        _insert(conn, flow)
+        upsertable_insert(conn, flow)
         .values(id=uuid.UUID(flow_id_of(flow_name)), name=flow_name, created=now)
         .on_conflict_do_nothing()
     )
@@ -308,7 +298,7 @@ def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentRespo
     if existing is None:
         deployment_id = uuid.UUID(uuid7_hex())
         inserted = conn.execute(
-            _insert(conn, deployment)
+            upsertable_insert(conn, deployment)
             .values(id=deployment_id, flow_id=flow_uuid, name=body.name, created=now, **values)
             .on_conflict_do_nothing()
             .returning(deployment.c.id)

@@ -20,7 +20,7 @@ from headwater.schemas.flow_runs import (
     FlowRunResponse,
     FlowRunSort,
 )
-from headwater.server.repositories._common import has_all_tags, page, seconds
+from headwater.server.repositories._common import has_all_tags, page, seconds, upsertable_insert
 from headwater.store.queries import RUN_TIME
 from headwater.store.tables import (
     artifact,
@@ -162,23 +162,13 @@ def _resolve_flow(conn: sa.Connection, body: FlowRunCreate, now: float) -> uuid.
             )
         return found
     assert body.flow_name is not None
-    insert = _insert(conn, flow).values(
+    insert = upsertable_insert(conn, flow).values(
         id=uuid.UUID(flow_id_of(body.flow_name)), name=body.flow_name, created=now
     )
     conn.execute(insert.on_conflict_do_nothing())
     query = sa.select(flow.c.id).where(flow.c.name == body.flow_name)
     found_id: uuid.UUID = conn.execute(query).scalar_one()
     return found_id
-
-
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 def create(conn: sa.Connection, *, body: FlowRunCreate, name: str) -> tuple[FlowRunResponse, bool]:

@@ -30,7 +30,7 @@ from headwater.schemas.work_pools import (
     WorkQueueCreate,
     WorkQueueResponse,
 )
-from headwater.server.repositories._common import total
+from headwater.server.repositories._common import total, upsertable_insert
 from headwater.store.tables import (
     deployment,
     flow,
@@ -60,16 +60,6 @@ def offline_after(heartbeat_interval: float) -> float:
 
 def is_online(last_heartbeat: float, heartbeat_interval: float, now: float) -> bool:
     return now - last_heartbeat <= offline_after(heartbeat_interval)
-
-
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 # -- Pools ---------------------------------------------------------------------------------
@@ -173,7 +163,7 @@ def create_pool(
     """
     pool_id = uuid.UUID(uuid7_hex())
     insert = (
-        _insert(conn, work_pool)
+        upsertable_insert(conn, work_pool)
         .values(
             id=pool_id,
             name=body.name,
@@ -380,7 +370,7 @@ def create_queue(
         ).scalar_one()
         priority = min((highest or 0) + 1, 2**31 - 1)
     insert = (
-        _insert(conn, work_queue)
+        upsertable_insert(conn, work_queue)
         .values(
             id=uuid.UUID(uuid7_hex()),
             work_pool_id=pool_id,
