@@ -30,6 +30,7 @@ from headwater.schemas.schedules import (
 )
 from headwater.server.repositories._common import has_all_tags, page, upsertable_insert
 from headwater.server.repositories.deployment_runs import DeploymentTarget, NewRun, insert_runs
+from headwater.server.repositories.work_pools import is_online
 from headwater.store.tables import (
     deployment,
     deployment_schedule,
@@ -92,19 +93,15 @@ def _schedules_of(
 
 
 def _ready_pools(conn: sa.Connection, pool_ids: set[uuid.UUID], now: float) -> set[uuid.UUID]:
-    """The pools among `pool_ids` with a worker that heartbeated recently."""
+    """The pools among `pool_ids` with an online worker (the rule of `work_pools.is_online`)."""
     if not pool_ids:
         return set()
-    alive = worker.c.last_heartbeat >= sa.literal(now, type_=worker.c.last_heartbeat.type) - (
-        3 * worker.c.heartbeat_interval
-    )
-    if conn.dialect.name == "postgresql":
-        # timestamptz minus a number: compare in epoch seconds instead.
-        alive = (
-            sa.extract("epoch", worker.c.last_heartbeat) >= now - 3 * worker.c.heartbeat_interval
-        )
-    query = sa.select(worker.c.work_pool_id).where(worker.c.work_pool_id.in_(pool_ids), alive)
-    return {row[0] for row in conn.execute(query.distinct())}
+    query = sa.select(
+        worker.c.work_pool_id, worker.c.last_heartbeat, worker.c.heartbeat_interval
+    ).where(worker.c.work_pool_id.in_(pool_ids))
+    return {
+        pool_id for pool_id, last, interval in conn.execute(query) if is_online(last, interval, now)
+    }
 
 
 def _responses(conn: sa.Connection, rows: Sequence[sa.RowMapping]) -> list[DeploymentResponse]:
