@@ -16,7 +16,7 @@ from headwater.store.writer import open_writer
 from .helpers import Rows
 
 HEADWATER_TABLES = set(tables.metadata.tables)
-RECORDED_TABLES = {"flow", "flow_run", "task_run", "state", "log"}
+RECORDED_TABLES = {"flow", "flow_run", "task_run", "state", "log", "event"}
 
 
 def _tables(url: str) -> set[str]:

@@ -22,6 +22,8 @@ class Batch:
     task_runs: dict[str, Row] = dataclasses.field(default_factory=dict)
     states: list[Row] = dataclasses.field(default_factory=list)
     logs: list[Row] = dataclasses.field(default_factory=list)
+    #: Events in `columns.EVENT` order (`received` is set by whoever writes them).
+    events: list[Row] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return (
@@ -30,6 +32,7 @@ class Batch:
             + len(self.task_runs)
             + len(self.states)
             + len(self.logs)
+            + len(self.events)
         )
 
     def merge(self, other: Batch) -> None:
@@ -39,3 +42,4 @@ class Batch:
         self.task_runs.update(other.task_runs)
         self.states.extend(other.states)
         self.logs.extend(other.logs)
+        self.events.extend(other.events)

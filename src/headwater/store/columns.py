@@ -55,5 +55,17 @@ STATE = ("id", "flow_run_id", "task_run_id", "type", "name", "message", "timesta
 
 LOG = ("id", "flow_run_id", "task_run_id", "level", "name", "message", "timestamp")
 
+EVENT = (
+    "id",
+    "occurred",
+    "event",
+    "resource_id",
+    "resource",
+    "related",
+    "payload",
+    "follows",
+    "received",
+)
+
 #: Columns a later upsert of a run must not change (set once, at creation).
 RUN_IMMUTABLE = frozenset({"id", "created"})

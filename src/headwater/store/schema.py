@@ -29,7 +29,7 @@ from headwater.store.writer import sqlite_path
 logger = logging.getLogger(__name__)
 
 #: The newest migration this Headwater knows (store/migrations/versions).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 #: Key of the PostgreSQL advisory lock that serialises Headwater migrations.
 ADVISORY_LOCK_KEY = zlib.crc32(b"headwater.store.migrate")

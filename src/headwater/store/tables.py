@@ -412,3 +412,133 @@ flow_run_input = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     sa.UniqueConstraint("flow_run_id", "key", name="uq_flow_run_input_flow_run_id_key"),
 )
+
+
+# -- Events, webhooks and automations (revision 0004) ---------------------------------------
+
+# Something that happened to a resource. `resource` holds the resource's labels, its id
+# under "headwater.resource.id" (also in `resource_id`, indexed); `related` is a list of
+# such label sets, each with a "headwater.resource.role".
+event = sa.Table(
+    "event",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("occurred", Timestamp, nullable=False),
+    sa.Column("event", sa.String(1024), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("resource", JSONType, nullable=False),
+    sa.Column("related", JSONType, nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("follows", sa.Uuid),
+    sa.Column("received", Timestamp, nullable=False),
+    sa.Index("ix_event_occurred", "occurred"),
+    sa.Index("ix_event_event_occurred", "event", "occurred"),
+    sa.Index("ix_event_resource_id_occurred", "resource_id", "occurred"),
+    sa.Index("ix_event_received", "received"),
+)
+
+# Events the automations service has not evaluated yet. Whoever writes an event adds it
+# here in the same transaction; the service deletes it in the transaction that applies it
+# to the triggers, so each event counts exactly once, across restarts.
+event_inbox = sa.Table(
+    "event_inbox",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("occurred", Timestamp, nullable=False),
+    sa.Index("ix_event_inbox_occurred", "occurred"),
+)
+
+# `POST /hooks/<slug>` turns a request into an event through `template` (Jinja, sandboxed).
+webhook = sa.Table(
+    "webhook",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    # Random and unguessable; rotating a webhook gives it a new slug.
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("template", sa.Text, nullable=False),
+    # The HMAC key of signed requests, encrypted like secrets (NULL: unsigned).
+    sa.Column("signing_secret", sa.Text),
+    sa.Column("signing_key_id", sa.String(64)),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+)
+
+automation = sa.Table(
+    "automation",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("trigger", JSONType, nullable=False),
+    sa.Column("actions", JSONType, nullable=False),
+    sa.Column("actions_on_trigger", JSONType, nullable=False),
+    sa.Column("actions_on_resolve", JSONType, nullable=False),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+)
+
+# A trigger's open window for one `for_each` key: when it opened and closes, what it
+# counted, and `data` for what compound, sequence and metric triggers remember.
+automation_bucket = sa.Table(
+    "automation_bucket",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("automation_id", sa.Uuid, nullable=False),
+    sa.Column("trigger_id", sa.String(64), nullable=False),
+    sa.Column("bucket_key", sa.String(1024), nullable=False),
+    sa.Column("start", Timestamp, nullable=False),
+    sa.Column("end", Timestamp, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+    sa.UniqueConstraint(
+        "automation_id", "trigger_id", "bucket_key", name="uq_automation_bucket_key"
+    ),
+    sa.Index("ix_automation_bucket_end", "end"),
+)
+
+# Each time an automation's trigger fired (state TRIGGERED) or cleared (RESOLVED).
+automation_firing = sa.Table(
+    "automation_firing",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("automation_id", sa.Uuid, nullable=False),
+    sa.Column("trigger_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("bucket_key", sa.String(1024), nullable=False),
+    sa.Column("triggering_event_id", sa.Uuid),
+    # What the actions' templates see: the triggering event, the bucket's events, ...
+    sa.Column("context", JSONType, nullable=False),
+    sa.Column("occurred", Timestamp, nullable=False),
+    sa.Index("ix_automation_firing_automation_id_occurred", "automation_id", "occurred"),
+    sa.Index("ix_automation_firing_occurred", "occurred"),
+)
+
+# One action to take for a firing (an outbox): PENDING until the executor takes it, then
+# RUNNING, COMPLETED or FAILED with its result or error.
+automation_action = sa.Table(
+    "automation_action",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("firing_id", sa.Uuid, nullable=False),
+    sa.Column("automation_id", sa.Uuid, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("action", JSONType, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt", Timestamp, nullable=False),
+    sa.Column("result", JSONType),
+    sa.Column("error", sa.Text),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("updated", Timestamp, nullable=False),
+    sa.Index("ix_automation_action_state_next_attempt", "state", "next_attempt"),
+    sa.Index("ix_automation_action_firing_id", "firing_id"),
+    sa.Index("ix_automation_action_automation_id_created", "automation_id", "created"),
+)
+
+RECORDED["event"] = (event, columns.EVENT)
