@@ -12,10 +12,12 @@ import typer
 
 from headwater.cli import (
     artifacts,
+    automations,
     concurrency_limits,
     config,
     deploy,
     deployments,
+    events,
     flow_runs,
     run_command,
     secrets,
@@ -23,6 +25,7 @@ from headwater.cli import (
     spool,
     task_runs,
     variables,
+    webhooks,
     work_pools,
     workers,
 )
@@ -110,4 +113,7 @@ def create_app() -> typer.Typer:
     artifacts.register(app)
     variables.register(app)
     secrets.register(app)
+    events.register(app)
+    webhooks.register(app)
+    automations.register(app)
     return app

@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from headwater.schemas.records import Records
 from headwater.server import api, errors
-from headwater.server.api import stream
+from headwater.server.api import stream, webhooks
 from headwater.server.config import ServerConfig
 from headwater.server.database import Database
 from headwater.server.middleware import ApiKeyMiddleware, BodyLimitMiddleware
@@ -121,6 +121,7 @@ def create_app(
     app.state.stream_options = stream_options
     app.include_router(api.router(), prefix="/api")
     app.include_router(stream.router, prefix="/api")
+    app.include_router(webhooks.hooks_router)
     errors.install(app)
     app.add_middleware(
         BodyLimitMiddleware,

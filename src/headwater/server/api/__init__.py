@@ -7,9 +7,11 @@ from fastapi import APIRouter
 
 from headwater.server.api import (
     artifacts,
+    automations,
     claims,
     concurrency_limits,
     deployments,
+    events,
     flow_runs,
     flows,
     health,
@@ -19,6 +21,7 @@ from headwater.server.api import (
     secrets,
     task_runs,
     variables,
+    webhooks,
     work_pools,
 )
 
@@ -41,6 +44,9 @@ def router() -> APIRouter:
         variables,
         secrets,
         inputs,
+        events,
+        webhooks,
+        automations,
     )
     for module in modules:
         api.include_router(module.router)

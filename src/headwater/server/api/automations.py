@@ -1,0 +1,7 @@
+"""The automations API (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["automations"])
