@@ -57,6 +57,15 @@ class Settings:
     secret_key: str | None = None
     #: the key file used when `secret_key` is not set (default: `home`/secret.key)
     secret_key_file: Path | None = None
+    #: days events are kept; the retention service deletes older ones (0: keep forever)
+    server_events_retention_days: float = 7.0
+    #: seconds the automations service waits for new events when nothing wakes it
+    server_automations_poll_interval: float = 0.2
+    #: hosts or networks (comma separated: `localhost,127.0.0.1,10.0.0.0/8`) that
+    #: call-webhook actions may reach although they are loopback, private or link-local
+    server_automations_allowed_hosts: str = ""
+    #: the UI's address for links in notifications (default: http://<server_host>:<server_port>)
+    server_ui_url: str | None = None
     #: persist every task's and flow's result unless it says persist_result=False
     results_persist_by_default: bool = False
     #: the serializer of persisted results when a task or flow names none
