@@ -45,6 +45,9 @@ def test_every_command_and_option_has_help_text() -> None:
         "artifact",
         "variable",
         "secret",
+        "event",
+        "webhook",
+        "automation",
     }
     walk(root, "headwater")
 

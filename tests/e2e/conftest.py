@@ -80,6 +80,41 @@ def where() -> None:
     _mark(f"where-{os.environ.get('GREETING')}-{pathlib.Path.cwd().name}-{os.getpid()}")
 
 
+@flow
+def etl(fail: bool = False) -> str:
+    if fail:
+        raise ValueError("the input file is empty")
+    return "loaded"
+
+
+@flow
+def onboard(emails: list[str]) -> int:
+    _mark(f"onboard-{runtime.flow_run.id}-{len(emails)}")
+    return len(emails)
+
+
+@flow
+def upstream() -> str:
+    return "done"
+
+
+@flow
+def merge() -> None:
+    _mark(f"merge-{runtime.flow_run.id}")
+
+
+@flow
+def land(path: str = "raw/2026-11-21.csv") -> None:
+    from headwater.events import emit_event
+
+    emit_event("files.landed", resource={"headwater.resource.id": f"bucket.{path}"})
+
+
+@flow
+def nightly(seconds: float = 0.0) -> None:
+    time.sleep(seconds)
+
+
 if __name__ == "__main__":
     import sys
 
@@ -188,17 +223,26 @@ class Stack:
         self.http.close()
 
 
-@pytest.fixture
-def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+@contextlib.contextmanager
+def _stack(database_url: str, tmp_path: Path, *server_args: str) -> Iterator[Stack]:
     home = tmp_path / "home"
     project = tmp_path / "project"
     project.mkdir()
     (project / "flows.py").write_text(FLOWS)
-    with running_server(home, database_url, HEADWATER_SERVER_SERVICES_INTERVAL="0.5") as (
-        api_url,
-        _server,
-    ):
-        env = server_env(home, database_url, HEADWATER_API_URL=api_url)
+    with running_server(
+        home,
+        database_url,
+        *server_args,
+        HEADWATER_SERVER_SERVICES_INTERVAL="0.5",
+        # The tests' SMTP server and webhook receiver listen on loopback.
+        HEADWATER_SERVER_AUTOMATIONS_ALLOWED_HOSTS="127.0.0.1,localhost",
+    ) as (api_url, _server):
+        env = server_env(
+            home,
+            database_url,
+            HEADWATER_API_URL=api_url,
+            HEADWATER_SERVER_SERVICES_INTERVAL="0.5",
+        )
         env["E2E_MARKS"] = str(project / "marks")
         stack = Stack(api_url, home, project, env)
         stack.request("POST", "/work_pools", json={"name": "etl", "type": "process"})
@@ -206,6 +250,20 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
             yield stack
         finally:
             stack.stop()
+
+
+@pytest.fixture
+def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """A server with its services, on the test's store."""
+    with _stack(database_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def stack_without_services(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """A server started with --no-services: tests run `headwater services start` themselves."""
+    with _stack(database_url, tmp_path, "--no-services") as running:
+        yield running
 
 
 def alive(pid: int) -> bool:
