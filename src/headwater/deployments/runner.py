@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from headwater.client.api import ApiClient
     from headwater.flows import Flow
+    from headwater.sensors import Sensor
 
 logger = logging.getLogger("headwater.serve")
 
@@ -172,21 +173,28 @@ def _concurrency(value: Any) -> tuple[int | None, str]:
 
 
 def serve(
-    *deployments: RunnerDeployment,
+    *deployments: RunnerDeployment | Sensor,
     limit: int | None = None,
     pause_on_shutdown: bool = True,
     print_starting_message: bool = True,
 ) -> None:
-    """Register `deployments` and run their runs in subprocesses until Ctrl-C.
+    """Register `deployments` and run their runs in subprocesses until Ctrl-C; sensors
+    (`@sensor` functions) given among them are checked in threads of this process.
 
     Args:
         limit: most runs at once (None: no limit).
         pause_on_shutdown: pause the deployments when serving stops, so that
             their schedules do not pile up runs nobody will execute.
     """
+    from headwater.sensors import Sensor, serving
+
+    sensors = [item for item in deployments if isinstance(item, Sensor)]
+    runner_deployments = [item for item in deployments if not isinstance(item, Sensor)]
     if not deployments:
-        raise ConfigurationError("serve() needs at least one deployment: flow.to_deployment(...).")
-    for item in deployments:
+        raise ConfigurationError(
+            "serve() needs at least one deployment (flow.to_deployment(...)) or sensor (@sensor)."
+        )
+    for item in runner_deployments:
         if item.work_pool_name is not None:
             raise ConfigurationError(
                 f"Deployment {item.full_name!r} names work pool {item.work_pool_name!r}; "
@@ -196,18 +204,23 @@ def serve(
     from headwater.worker.runner import Worker
 
     with _api() as (client, env):
-        ids = [item.apply(client) for item in deployments]
+        ids = [item.apply(client) for item in runner_deployments]
         if print_starting_message:
-            names = ", ".join(repr(item.full_name) for item in deployments)
-            print(
-                f"Serving {names}. Start a run with `headwater deployment run "
-                f"'{deployments[0].full_name}'`; Ctrl-C stops.",
-                file=sys.stderr,
-                flush=True,
-            )
-        worker = Worker(client, ProcessInfrastructure(), deployment_ids=ids, limit=limit, env=env)
+            _print_starting_message(runner_deployments, sensors)
         try:
-            worker.run()
+            with serving(sensors) as stopped:
+                if runner_deployments:
+                    worker = Worker(
+                        client,
+                        ProcessInfrastructure(),
+                        deployment_ids=ids,
+                        limit=limit,
+                        env=env,
+                    )
+                    worker.run()
+                else:
+                    while not stopped.wait(SENSORS_ONLY_WAIT):
+                        pass
         except KeyboardInterrupt:
             pass
         finally:
@@ -219,8 +232,31 @@ def serve(
                         logger.warning("Could not pause deployment %s: %s", deployment_id, exc)
 
 
+#: With only sensors to serve, how often the main thread wakes (Ctrl-C is seen at once).
+SENSORS_ONLY_WAIT = 0.2
+
+
+def _print_starting_message(deployments: list[RunnerDeployment], sensors: list[Sensor]) -> None:
+    parts = []
+    if deployments:
+        parts.append(", ".join(repr(item.full_name) for item in deployments))
+    if sensors:
+        parts.append(
+            "sensor(s) "
+            + ", ".join(f"{item.name!r} (every {item.interval:g}s)" for item in sensors)
+        )
+    hint = ""
+    if deployments:
+        hint = f" Start a run with `headwater deployment run '{deployments[0].full_name}'`;"
+    print(
+        f"Serving {' and '.join(parts)}.{hint} Ctrl-C stops.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 async def aserve(
-    *deployments: RunnerDeployment,
+    *deployments: RunnerDeployment | Sensor,
     limit: int | None = None,
     pause_on_shutdown: bool = True,
     print_starting_message: bool = True,
