@@ -28,9 +28,17 @@ class TemplateError(ValueError):
 
 @functools.cache
 def _environment() -> Any:
+    from jinja2.exceptions import SecurityError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+    class Sandbox(ImmutableSandboxedEnvironment):
+        def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+            # Jinja would render this as empty text; refuse it loudly instead.
+            raise SecurityError(
+                f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+            )
+
+    env = Sandbox(autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = _tojson
     return env
 
