@@ -154,11 +154,14 @@ def services_start(
     ] = 10.0,
 ) -> None:
     """Run the background services in the foreground until Ctrl-C: the scheduler, late
-    runs, crash detection, runs of dead workers, cancellations, concurrency leases.
+    runs, crash detection, runs of dead workers, cancellations, concurrency leases, and
+    the automations service (triggers and their actions).
 
-    Safe to run in several processes: each round runs under a lease on the store.
+    Safe to run in several processes: each round runs under a lease on the store, and
+    one process at a time evaluates automations (the others wait as standbys).
     """
     from headwater.cli import output
+    from headwater.server.automations.service import AutomationsService
     from headwater.server.services import Services
     from headwater.settings import get_settings
     from headwater.store.schema import display_url, ensure_schema
@@ -166,7 +169,12 @@ def services_start(
     url = get_settings().effective_database_url
     ensure_schema(url)
     output.note(f"Headwater services on {display_url(url)}, every {interval:g}s; Ctrl-C stops.")
-    Services(url, interval=interval).run()
+    automations = AutomationsService(url)
+    automations.start()
+    try:
+        Services(url, interval=interval).run()
+    finally:
+        automations.stop()
 
 
 @handle_errors

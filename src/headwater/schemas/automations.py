@@ -30,9 +30,18 @@ import enum
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from headwater.schemas._types import Name, Text
+from headwater.schemas.common import Paging
 
 #: label -> pattern or list of patterns (see `core/events.py`).
 ResourceSpecification = dict[str, str | list[str]]
@@ -133,9 +142,25 @@ class SequenceTrigger(_Strict):
     _within = field_validator("within", mode="before")(_seconds)
 
 
+def _trigger_type(value: Any) -> str | None:
+    # A trigger without `type` is an event trigger (the common case, shorter in YAML).
+    if isinstance(value, dict):
+        kind = value.get("type", "event")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "type", None)
+
+
 TriggerTypes = Annotated[
-    EventTrigger | MetricTrigger | CompoundTrigger | SequenceTrigger,
-    Field(discriminator="type"),
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[MetricTrigger, Tag("metric")]
+    | Annotated[CompoundTrigger, Tag("compound")]
+    | Annotated[SequenceTrigger, Tag("sequence")],
+    Discriminator(
+        _trigger_type,
+        custom_error_type="trigger_type",
+        custom_error_message="a trigger's `type` must be 'event', 'metric', 'compound' or "
+        "'sequence' (leave it out for an event trigger)",
+    ),
 ]
 CompoundTrigger.model_rebuild()
 SequenceTrigger.model_rebuild()
@@ -341,3 +366,43 @@ class Automation(AutomationCore):
     id: uuid.UUID
     created: dt.datetime
     updated: dt.datetime
+
+
+class AutomationQuery(Paging):
+    """Filters of `GET /api/automations` (sorted by name)."""
+
+    name_contains: Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")] | None = Field(
+        default=None, description="Only names containing this text."
+    )
+    enabled: bool | None = Field(default=None, description="Only enabled (or paused) ones.")
+    tags: list[Name] = Field(default_factory=list, description="Only automations with every tag.")
+
+
+class FiringAction(BaseModel):
+    """One action of a firing, as the executor left it."""
+
+    id: uuid.UUID
+    position: int
+    type: str
+    action: dict[str, Any]
+    state: str = Field(description="PENDING, RUNNING, COMPLETED or FAILED.")
+    attempts: int
+    next_attempt: dt.datetime | None
+    result: Any = None
+    error: str | None = None
+    created: dt.datetime
+    updated: dt.datetime
+
+
+class AutomationFiring(BaseModel):
+    """`GET /api/automations/{id}/firings`: when the trigger fired, why, and what was done."""
+
+    id: uuid.UUID
+    automation_id: uuid.UUID
+    trigger_id: str
+    state: Literal["TRIGGERED", "RESOLVED"]
+    bucket_key: str
+    triggering_event_id: uuid.UUID | None
+    occurred: dt.datetime
+    context: dict[str, Any]
+    actions: list[FiringAction]

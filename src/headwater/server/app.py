@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from headwater.schemas.records import Records
 from headwater.server import api, errors
 from headwater.server.api import stream, webhooks
+from headwater.server.automations.service import AutomationsService
 from headwater.server.config import ServerConfig
 from headwater.server.database import Database
 from headwater.server.middleware import ApiKeyMiddleware, BodyLimitMiddleware
@@ -89,17 +90,29 @@ def create_app(
         await notifier.start()
         app.state.notifier = notifier
         runner = None
+        automations_service = None
         if config.services:
             # On PostgreSQL the services' NOTIFY reaches this process's notifier too.
             publish = notifier.publish if database.dialect == "sqlite" else None
             runner = Services(
                 url, interval=config.services_interval, database=database, publish=publish
             )
+            automations_service = AutomationsService(
+                url,
+                database=database,
+                publish=publish,
+                poll_interval=settings.server_automations_poll_interval,
+                settings=settings,
+            )
         if runner is not None:
             runner.start()
+        if automations_service is not None:
+            automations_service.start()
         try:
             yield
         finally:
+            if automations_service is not None:
+                automations_service.stop()
             if runner is not None:
                 runner.stop()
             await notifier.stop()
