@@ -13,7 +13,7 @@ from headwater.core.states import StateType
 def test_rows_become_objects_keyed_by_exactly_the_columns() -> None:
     batch = make_batch(3, final=StateType.COMPLETED)
     payload = json.loads(_encoding.dumps(_encoding.batch_payload(batch)))
-    assert list(payload) == list(_encoding.TABLES)
+    assert list(payload) == [t for t in _encoding.TABLES if t != "events"]  # empty: left out
     for table, rows in payload.items():
         originals = {
             "flows": list(batch.flows.values()),

@@ -46,7 +46,14 @@ def test_a_batch_is_written_and_reads_back_through_the_resources(client: TestCli
     response = client.post("/records", json=body)
 
     assert response.status_code == 200
-    assert response.json() == {"flows": 1, "flow_runs": 1, "task_runs": 3, "states": 10, "logs": 2}
+    assert response.json() == {
+        "flows": 1,
+        "flow_runs": 1,
+        "task_runs": 3,
+        "states": 10,
+        "logs": 2,
+        "events": 0,
+    }
     read = client.get(f"/flow_runs/{run['id']}").json()
     assert read["id"] == str(uuid.UUID(run["id"]))
     assert read["flow_name"] == "etl"
@@ -105,7 +112,7 @@ def test_dashed_ids_iso_timestamps_and_missing_lists_are_accepted(client: TestCl
     assert read["created"] == "2024-05-01T12:00:00Z"
     assert read["state_timestamp"] == "2024-05-01T12:00:01Z"
     assert client.post("/records", json={}).json() == dict.fromkeys(
-        ("flows", "flow_runs", "task_runs", "states", "logs"), 0
+        ("flows", "flow_runs", "task_runs", "states", "logs", "events"), 0
     )
 
 

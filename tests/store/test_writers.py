@@ -136,8 +136,103 @@ def test_writing_the_same_batch_twice_writes_each_record_once(store: Store, rows
         ("task_run", 3),
         ("state", 4),
         ("log", 1),
+        ("event", 4),
     ]:
         assert len(store.rows(table)) == expected, table
+    assert _inbox_count(store) == 4
+
+
+def _inbox_count(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(tables.event_inbox)).scalar_one()
+        )
+
+
+def _events(store: Store) -> dict[str, dict[str, Any]]:
+    """Stored events by event name."""
+    return {row["event"]: row for row in store.rows("event")}
+
+
+def test_each_state_row_becomes_a_lifecycle_event_with_labels_and_related(
+    store: Store, rows: Rows
+) -> None:
+    flow = rows.flow("etl")
+    run = rows.flow_run(flow[0], name="brave-otter", tags=["nightly"])
+    task = rows.task_run(run[0], name="load-1", tags=["db"])
+    task_state = (uuid7_hex(), run[0], task[0], StateType.COMPLETED, "Cached", "hit", T0 + 5)
+    run_state = (uuid7_hex(), run[0], None, StateType.FAILED, "Failed", "boom", T0 + 6)
+    store.writer.write(
+        Batch(
+            flows={flow[0]: flow},
+            flow_runs={run[0]: run},
+            task_runs={task[0]: task},
+            states=[task_state, run_state],
+        )
+    )
+
+    events = _events(store)
+    assert set(events) == {"headwater.task-run.Cached", "headwater.flow-run.Failed"}
+    run_event = events["headwater.flow-run.Failed"]
+    assert run_event["id"] == run_state[0]
+    assert run_event["occurred"] == T0 + 6
+    run_resource = f"headwater.flow-run.{uuid.UUID(run[0])}"
+    assert run_event["resource_id"] == run_resource
+    assert run_event["resource"] == {
+        "headwater.resource.id": run_resource,
+        "headwater.resource.name": "brave-otter",
+        "headwater.state-type": "FAILED",
+        "headwater.state-name": "Failed",
+        "headwater.state-message": "boom",
+    }
+    flow_resource = {
+        "headwater.resource.id": f"headwater.flow.{uuid.UUID(flow[0])}",
+        "headwater.resource.name": "etl",
+        "headwater.resource.role": "flow",
+    }
+    tag = {"headwater.resource.id": "headwater.tag.nightly", "headwater.resource.role": "tag"}
+    assert run_event["related"] == [flow_resource, tag]
+    assert run_event["payload"]["validated_state"]["type"] == "FAILED"
+    assert run_event["payload"]["validated_state"]["message"] == "boom"
+
+    task_event = events["headwater.task-run.Cached"]
+    assert task_event["resource"]["headwater.resource.name"] == "load-1"
+    assert task_event["resource"]["headwater.state-type"] == "COMPLETED"
+    assert task_event["related"] == [
+        {
+            "headwater.resource.id": run_resource,
+            "headwater.resource.name": "brave-otter",
+            "headwater.resource.role": "flow-run",
+        },
+        flow_resource,
+        {"headwater.resource.id": "headwater.tag.db", "headwater.resource.role": "tag"},
+    ]
+    assert _inbox_count(store) == 2
+
+
+def test_events_of_a_batch_are_written_once_with_their_inbox_entries(
+    store: Store, rows: Rows
+) -> None:
+    event_id = uuid7_hex()
+    event = (
+        event_id,
+        T0,
+        "customer.signup",
+        "customer.42",
+        {"headwater.resource.id": "customer.42"},
+        [],
+        {"plan": "pro"},
+        None,
+        None,
+    )
+    store.writer.write(Batch(events=[event, event]))
+    store.writer.write(Batch(events=[event]))
+
+    [stored] = store.rows("event")
+    assert stored["id"] == event_id
+    assert stored["payload"] == {"plan": "pro"}
+    assert stored["received"] is not None
+    assert _inbox_count(store) == 1
 
 
 def test_a_flow_written_again_by_another_batch_is_not_duplicated(store: Store, rows: Rows) -> None:
@@ -186,7 +281,8 @@ def test_a_batch_of_thousands_of_rows_is_written(store: Store, rows: Rows) -> No
         "task_run": 3000,
         "state": 3001,
         "log": 2001,
-        "event": 0,
+        # One lifecycle event per state row.
+        "event": 3001,
     }
 
 
@@ -275,6 +371,15 @@ def test_mark_crashed_moves_active_runs_and_their_unfinished_tasks_to_crashed(
         assert _states(store, task_run_id=task[0]) == [history]
     assert _states(store, task_run_id=completed[0]) == []
     assert store.writer.active_runs("host-a") == []
+    crashed = sorted(e["resource_id"] for e in store.rows("event"))
+    assert crashed == sorted(
+        [f"headwater.flow-run.{uuid.UUID(run[0])}"]
+        + [f"headwater.task-run.{uuid.UUID(t[0])}" for t in (running, pending)]
+    )
+    assert {e["event"] for e in store.rows("event")} == {
+        "headwater.flow-run.Crashed",
+        "headwater.task-run.Crashed",
+    }
 
 
 def test_mark_crashed_never_overwrites_a_terminal_state(store: Store, rows: Rows) -> None:

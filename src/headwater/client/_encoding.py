@@ -28,13 +28,14 @@ from headwater.store import columns
 Payload = dict[str, list[dict[str, Any]]]
 
 #: Tables in the order a server applies them: a row never refers to a later table.
-TABLES: tuple[str, ...] = ("flows", "flow_runs", "task_runs", "states", "logs")
+TABLES: tuple[str, ...] = ("flows", "flow_runs", "task_runs", "states", "logs", "events")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "flows": columns.FLOW,
     "flow_runs": columns.FLOW_RUN,
     "task_runs": columns.TASK_RUN,
     "states": columns.STATE,
     "logs": columns.LOG,
+    "events": columns.EVENT,
 }
 #: Tables whose rows are upserts by id (a later row of the same id wins).
 _KEYED = frozenset({"flows", "flow_runs", "task_runs"})
@@ -44,20 +45,28 @@ _KEYED = frozenset({"flows", "flow_runs", "task_runs"})
 _ORJSON_OPTIONS = 0
 
 
-def _objects_function(cols: tuple[str, ...]) -> Callable[[Iterable[Row]], list[dict[str, Any]]]:
+def _objects_function(
+    cols: tuple[str, ...], skip: tuple[str, ...] = ()
+) -> Callable[[Iterable[Row]], list[dict[str, Any]]]:
     """`rows -> [{"col": row[0], ...}, ...]` for one table, as a literal comprehension.
 
     Generated (like `collections.namedtuple` does) so that it is built from
     `columns.py` and cannot drift from it, yet runs as fast as hand-written code.
     """
-    items = ", ".join(f"{name!r}: row[{index}]" for index, name in enumerate(cols))
+    items = ", ".join(
+        f"{name!r}: row[{index}]" for index, name in enumerate(cols) if name not in skip
+    )
     namespace: dict[str, Any] = {}
     exec(f"def objects(rows):\n    return [{{{items}}} for row in rows]\n", namespace)
     function: Callable[[Iterable[Row]], list[dict[str, Any]]] = namespace["objects"]
     return function
 
 
-_OBJECTS = {table: _objects_function(cols) for table, cols in COLUMNS.items()}
+# An event's `resource_id` is its resource's id label, not a field of the wire model.
+_OBJECTS = {
+    table: _objects_function(cols, ("resource_id",) if table == "events" else ())
+    for table, cols in COLUMNS.items()
+}
 _FLOW_RUN_STATE = columns.FLOW_RUN.index("state_type")
 _FLOW_RUN_PARENT = columns.FLOW_RUN.index("parent_flow_run_id")
 _FLOW_RUN_NAME = columns.FLOW_RUN.index("name")
@@ -71,6 +80,7 @@ def batch_payload(batch: Batch) -> Payload:
         "task_runs": _OBJECTS["task_runs"](batch.task_runs.values()),
         "states": _OBJECTS["states"](batch.states),
         "logs": _OBJECTS["logs"](batch.logs),
+        "events": _OBJECTS["events"](batch.events),
     }
 
 
@@ -85,6 +95,9 @@ def finished_root_runs(batch: Batch) -> dict[str, str]:
 
 def dumps(payload: Payload) -> bytes:
     """JSON bytes of a payload; values JSON cannot hold are sent as their repr."""
+    if "events" in payload and not payload["events"]:
+        # Servers from before events refuse the key; leave it out when empty.
+        payload = {table: rows for table, rows in payload.items() if table != "events"}
     try:
         return orjson.dumps(payload, option=_ORJSON_OPTIONS, default=repr)
     except (orjson.JSONEncodeError, TypeError):

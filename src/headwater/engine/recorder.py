@@ -94,6 +94,13 @@ class Recorder:
         if self._thread is None:
             self._ensure_started()
 
+    def event(self, row: Row) -> None:
+        """Queue an event (a `columns.EVENT` row), written with the next batch."""
+        with self._lock:
+            self._batch.events.append(row)
+        if self._thread is None:
+            self._ensure_started()
+
     # -- durability ---------------------------------------------------------------
     def commit(self) -> Future[None]:
         """A future that completes when everything recorded so far is written."""

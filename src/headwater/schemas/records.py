@@ -5,12 +5,15 @@ other languages may too. Each item's keys are exactly the column names of its
 table (`headwater.store.columns`), declared here in the same order, so that a
 validated item becomes the recorder's positional row without a lookup:
 
-    {"flows": [...], "flow_runs": [...], "task_runs": [...], "states": [...], "logs": [...]}
+    {"flows": [...], "flow_runs": [...], "task_runs": [...], "states": [...], "logs": [...],
+     "events": [...]}
 
 Ids are UUIDs (32 hex digits or dashed), timestamps epoch seconds or ISO 8601
 strings, state types `StateType` names. Run items are full rows: a run sent
 again replaces the stored row (except `id` and `created`), so send every
-column you know, as the recorder does.
+column you know, as the recorder does. `events` are `Event` objects (see
+`headwater.schemas.events`), insert-or-ignore by id; the server sets their
+`received` time.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from headwater.schemas._types import (
     Timestamp,
     hex_id,
 )
+from headwater.schemas.events import Event
 
 __all__ = [
     "FlowRecord",
@@ -161,6 +165,7 @@ class Records(BaseModel):
     task_runs: list[TaskRunRecord] = Field(default_factory=list)
     states: list[StateRecord] = Field(default_factory=list)
     logs: list[LogRecord] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
 
     def counts(self) -> RecordCounts:
         return RecordCounts(
@@ -169,6 +174,7 @@ class Records(BaseModel):
             task_runs=len(self.task_runs),
             states=len(self.states),
             logs=len(self.logs),
+            events=len(self.events),
         )
 
     def to_batch(self) -> Batch:
@@ -179,6 +185,8 @@ class Records(BaseModel):
             task_runs={record.id: record.row() for record in self.task_runs},
             states=[record.row() for record in self.states],
             logs=[record.row() for record in self.logs],
+            # The server stamps `received`: the writer sets it when it is None.
+            events=[(*event.to_row()[:8], None) for event in self.events],
         )
 
 
@@ -190,3 +198,4 @@ class RecordCounts(BaseModel):
     task_runs: int = 0
     states: int = 0
     logs: int = 0
+    events: int = 0

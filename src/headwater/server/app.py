@@ -22,7 +22,7 @@ from headwater.server.config import ServerConfig
 from headwater.server.database import Database
 from headwater.server.middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from headwater.server.notifications import create_notifier
-from headwater.server.services import Services
+from headwater.server.services import Services, set_retention_days
 from headwater.server.streams import StreamOptions
 from headwater.settings import Settings, get_settings
 
@@ -94,6 +94,7 @@ def create_app(
         if config.services:
             # On PostgreSQL the services' NOTIFY reaches this process's notifier too.
             publish = notifier.publish if database.dialect == "sqlite" else None
+            set_retention_days(settings.server_events_retention_days)
             runner = Services(
                 url, interval=config.services_interval, database=database, publish=publish
             )

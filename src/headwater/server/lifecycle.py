@@ -36,6 +36,7 @@ from headwater.core.states import TERMINAL_TYPES, StateType
 from headwater.server.repositories import flow_runs
 from headwater.server.repositories.claims import requeue, retry_or_crash
 from headwater.server.repositories.deployment_runs import dequeue
+from headwater.server.repositories.events import record_state_events
 from headwater.server.repositories.work_pools import (
     MIN_OFFLINE_AFTER,
     hex_ids,
@@ -143,6 +144,7 @@ def _change_batch(
         for run_id in changed
     ]
     conn.execute(sa.insert(state), rows)
+    record_state_events(conn, rows)
     return changed
 
 

@@ -63,7 +63,64 @@ def round_services() -> dict[str, Service]:
         "cancellations": lifecycle.finish_cancellations,
         "leases": concurrency.expire_leases,
         "expired_pauses": inputs.fail_expired_pauses,
+        "retention": prune_old_events,
     }
+
+
+#: Overrides `settings.server_events_retention_days` for this process (see `set_retention_days`).
+_retention_days: float | None = None
+#: Rows deleted per transaction, so a large backlog never holds the write lock for long.
+RETENTION_CHUNK = 5000
+
+
+def set_retention_days(days: float | None) -> None:
+    """Keep events `days` days in this process (None: `settings.server_events_retention_days`)."""
+    global _retention_days
+    _retention_days = days
+
+
+def retention_days() -> float:
+    """How many days events (and automation firings and actions) are kept."""
+    if _retention_days is not None:
+        return _retention_days
+    from headwater.settings import get_settings
+
+    return get_settings().server_events_retention_days
+
+
+def prune_old_events(db: Database, now: float) -> Outcome:
+    """Delete events older than the retention period, with their inbox rows, and
+    automation firings and finished automation actions as old.
+
+    A retention of 0 days or less keeps everything.
+    """
+    import sqlalchemy as sa
+
+    from headwater.server.repositories.events import delete_older_than
+    from headwater.store.tables import automation_action, automation_firing
+
+    days = retention_days()
+    if days <= 0:
+        return Outcome()
+    cutoff = now - days * 86400
+    deleted = 0
+    while True:
+        with db.write() as conn:
+            chunk = delete_older_than(conn, cutoff, limit=RETENTION_CHUNK)
+        deleted += chunk
+        if chunk < RETENTION_CHUNK:
+            break
+    with db.write() as conn:
+        deleted += conn.execute(
+            sa.delete(automation_firing).where(automation_firing.c.occurred < cutoff)
+        ).rowcount
+        deleted += conn.execute(
+            sa.delete(automation_action).where(
+                automation_action.c.updated < cutoff,
+                automation_action.c.state.in_(("COMPLETED", "FAILED")),
+            )
+        ).rowcount
+    return Outcome(changed=deleted)
 
 
 def lease_key(url: str) -> int:

@@ -29,7 +29,9 @@ import functools
 import itertools
 import json
 import logging
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
@@ -41,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from headwater.core.records import Batch, Row
 from headwater.core.rules import run_upsert_guard
 from headwater.exceptions import StoreError
-from headwater.store import columns, schema, tables
+from headwater.store import columns, run_events, schema, tables
 from headwater.store.engine import create_engine
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,87 @@ def write_rows(conn: sa.Connection, batch: Batch) -> None:
         else:
             cols = tables.RECORDED[table][1]
             conn.execute(prepared[table], [dict(zip(cols, row, strict=True)) for row in rows])
+    if batch.states or batch.events:
+        write_events(conn, batch.states, batch.task_runs, batch.events)
+
+
+def write_events(
+    conn: sa.Connection,
+    states: Sequence[Row],
+    task_runs: dict[str, Row] | None = None,
+    events: Sequence[Row] = (),
+    received: float | None = None,
+) -> int:
+    """Write the lifecycle events of `states` and the `events` rows, with inbox entries.
+
+    Call after the states' runs are written. An event already stored (same id:
+    a lifecycle event's id is its state's) is skipped and gets no second inbox
+    entry. Returns how many events were new.
+    """
+    if conn.dialect.name != "postgresql":
+        from headwater.store import sqlite_writer
+
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return sqlite_writer.write_events(driver, states, task_runs, events, received)
+    received = time.time() if received is None else received
+    rows = _postgresql_state_events(conn, states, task_runs or {}, received) if states else []
+    rows += run_events.text_rows(
+        (*event[:8], received if event[8] is None else event[8]) for event in events
+    )
+    if not rows:
+        return 0
+    sql, converters = _postgresql_event_statement()
+    new = 0
+    for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+        result = conn.exec_driver_sql(sql, _postgresql_parameters(chunk, converters))
+        new += max(result.rowcount, 0)
+    return new
+
+
+def _postgresql_state_events(
+    conn: sa.Connection, states: Sequence[Row], task_runs: dict[str, Row], received: float
+) -> list[Row]:
+    flow_run_ids, known, missing = run_events.wanted_runs(states, task_runs)
+    if missing:
+        found = conn.exec_driver_sql(
+            run_events.TASK_RUNS_POSTGRESQL, (orjson.dumps(sorted(missing)).decode(),)
+        )
+        for row in found:
+            task_hex, info = run_events.task_run_info(tuple(row))
+            known[task_hex] = info
+            if info[2] is not None:
+                flow_run_ids.add(info[2])
+    lookup = conn.exec_driver_sql(
+        run_events.FLOW_RUNS_POSTGRESQL, (orjson.dumps(sorted(flow_run_ids)).decode(),)
+    )
+    flow_runs = dict(run_events.flow_run_info(tuple(row)) for row in lookup)
+    return run_events.event_rows(states, flow_runs, known, received)
+
+
+@functools.cache
+def _postgresql_event_statement() -> tuple[str, tuple[Callable[..., Sequence[Any]], ...]]:
+    """Events (JSON columns as text) and, for those new, their inbox rows: one statement."""
+    cols = columns.EVENT
+    aliases = [f"c{i}" for i in range(len(cols))]
+    expressions = []
+    converters: list[Callable[..., Sequence[Any]]] = []
+    for name, alias in zip(cols, aliases, strict=True):
+        expression, convert = _column_sql(tables.event.c[name], alias)
+        expressions.append(expression)
+        # JSON columns arrive as JSON text already (run_events.text_rows).
+        converters.append(_as_is if isinstance(tables.event.c[name].type, sa.JSON) else convert)
+    elements = ", ".join("json_array_elements_text(%s::json)" for _ in cols)
+    names = ", ".join(f'"{c}"' for c in cols)
+    sql = (
+        f"WITH new AS (INSERT INTO event ({names}) "
+        f"SELECT {', '.join(expressions)} "
+        f"FROM ROWS FROM ({elements}) AS r({', '.join(aliases)}) "
+        "ON CONFLICT DO NOTHING RETURNING id, occurred) "
+        "INSERT INTO event_inbox (event_id, occurred) SELECT id, occurred FROM new "
+        "ON CONFLICT DO NOTHING"
+    )
+    return sql, tuple(converters)
 
 
 # -- PostgreSQL: one INSERT ... SELECT per table, each column sent as one JSON array ----
@@ -356,21 +439,15 @@ class SAWriter:
         ).all()
         history = [(flow_run_id, None) for flow_run_id in crashed]
         history += [(row.flow_run_id, row.id) for row in tasks]
+        states = [
+            (uuid.uuid4().hex, flow_run_id, task_run_id, "CRASHED", "Crashed", message, now)
+            for flow_run_id, task_run_id in history
+        ]
         conn.execute(
             self._statements["state"],
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "flow_run_id": flow_run_id,
-                    "task_run_id": task_run_id,
-                    "type": "CRASHED",
-                    "name": "Crashed",
-                    "message": message,
-                    "timestamp": now,
-                }
-                for flow_run_id, task_run_id in history
-            ],
+            [dict(zip(columns.STATE, row, strict=True)) for row in states],
         )
+        write_events(conn, states, received=now)
 
     def _connected(self) -> sa.Engine:
         self.open()

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from headwater.core.records import Batch, Row
 from headwater.core.rules import run_upsert_guard
-from headwater.store import columns, schema
+from headwater.store import columns, run_events, schema
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ UPSERT_FLOW_RUN = _upsert("flow_run", columns.FLOW_RUN)
 UPSERT_TASK_RUN = _upsert("task_run", columns.TASK_RUN)
 INSERT_STATE = _insert_ignore("state", columns.STATE)
 INSERT_LOG = _insert_ignore("log", columns.LOG)
+INSERT_EVENT = _insert_ignore("event", columns.EVENT)
+INSERT_EVENT_INBOX = (
+    "INSERT INTO event_inbox (event_id, occurred) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
+SELECT_STORED_EVENTS = "SELECT id FROM event WHERE id IN (SELECT value FROM json_each(?))"
 
 _FLOW_RUN_ACTIVE = "('PENDING', 'RUNNING', 'CANCELLING')"
 _TASK_RUN_ACTIVE = "('PENDING', 'RUNNING')"
@@ -127,6 +133,61 @@ def write_rows(conn: sqlite3.Connection, batch: Batch) -> None:
         converted = list(rows) if convert is None else [convert(row) for row in rows]
         if converted:
             conn.executemany(sql, converted)
+    if batch.states or batch.events:
+        write_events(conn, batch.states, batch.task_runs, batch.events)
+
+
+def write_events(
+    conn: sqlite3.Connection,
+    states: Sequence[Row],
+    task_runs: dict[str, Row] | None = None,
+    events: Sequence[Row] = (),
+    received: float | None = None,
+) -> int:
+    """Write the lifecycle events of `states` and the `events` rows, with inbox entries.
+
+    Runs after the states and runs themselves are written (the events' labels
+    are read from them). Events already stored are skipped, and so get no second
+    inbox entry: re-sending a batch changes nothing. Returns how many were new.
+    """
+    received = time.time() if received is None else received
+    wanted = [run_events.hex_id(state[0]) for state in states]
+    wanted += [run_events.hex_id(event[0]) for event in events]
+    stored = {
+        row[0] for row in conn.execute(SELECT_STORED_EVENTS, (json.dumps(wanted),)).fetchall()
+    }
+    if stored:
+        states = [s for s in states if run_events.hex_id(s[0]) not in stored]
+    rows = state_events(conn, states, task_runs or {}, received) if states else []
+    rows += run_events.text_rows(
+        (*event[:8], received if event[8] is None else event[8])
+        for event in events
+        if run_events.hex_id(event[0]) not in stored
+    )
+    # One row per id: a batch may carry the same event twice.
+    unique = list({row[0]: row for row in rows}.values())
+    if unique:
+        conn.executemany(INSERT_EVENT, unique)
+        conn.executemany(INSERT_EVENT_INBOX, [(row[0], row[1]) for row in unique])
+    return len(unique)
+
+
+def state_events(
+    conn: sqlite3.Connection, states: Sequence[Row], task_runs: dict[str, Row], received: float
+) -> list[Row]:
+    """The lifecycle event rows of `states`, with one read of the runs they belong to."""
+    flow_run_ids, known, missing = run_events.wanted_runs(states, task_runs)
+    if missing:
+        for row in conn.execute(run_events.TASK_RUNS_SQLITE, (json.dumps(sorted(missing)),)):
+            task_hex, info = run_events.task_run_info(row)
+            known[task_hex] = info
+            if info[2] is not None:
+                flow_run_ids.add(info[2])
+    flow_runs = dict(
+        run_events.flow_run_info(row)
+        for row in conn.execute(run_events.FLOW_RUNS_SQLITE, (json.dumps(sorted(flow_run_ids)),))
+    )
+    return run_events.event_rows(states, flow_runs, known, received)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -211,13 +272,12 @@ class SQLiteWriter:
         ).fetchall()
         history = [(flow_run_id, None) for flow_run_id in crashed_ids]
         history += [(flow_run_id, task_run_id) for task_run_id, flow_run_id in tasks]
-        conn.executemany(
-            INSERT_STATE,
-            [
-                (uuid.uuid4().hex, flow_run_id, task_run_id, "CRASHED", "Crashed", message, now)
-                for flow_run_id, task_run_id in history
-            ],
-        )
+        states = [
+            (uuid.uuid4().hex, flow_run_id, task_run_id, "CRASHED", "Crashed", message, now)
+            for flow_run_id, task_run_id in history
+        ]
+        conn.executemany(INSERT_STATE, states)
+        write_events(conn, states)
 
     @contextlib.contextmanager
     def _side_connection(self) -> Iterator[sqlite3.Connection]:

@@ -18,6 +18,7 @@ from headwater.exceptions import PayloadTooLarge
 from headwater.schemas.flow_runs import json_size
 from headwater.schemas.records import RecordCounts, Records
 from headwater.server.api._responses import errors
+from headwater.server.automations import service as automations_service
 from headwater.server.config import ServerConfig
 from headwater.server.database import Database
 from headwater.server.dependencies import ConfigDep, DatabaseDep
@@ -42,10 +43,10 @@ _ERRORS = errors(409, 413, 503)
 async def ingest_records(
     request: Request, db: DatabaseDep, config: ConfigDep, notifier: NotifierDep
 ) -> RecordCounts:
-    """Write a batch of flows, flow runs, task runs, states and logs atomically.
+    """Write a batch of flows, flow runs, task runs, states, logs and events atomically.
 
     Each item's keys are the columns of its table; see docs/rest-api.md. Flows,
-    states and logs are insert-or-ignore by id and runs are upserts by id, so
+    states, logs and events are insert-or-ignore by id and runs are upserts by id, so
     sending the same batch again changes nothing. The answer counts the records
     received. May be gzip-compressed (`Content-Encoding: gzip`).
     """
@@ -96,4 +97,7 @@ def _ingest(body: bytes, db: Database, config: ServerConfig, notifier: Notifier)
     with db.write() as conn:
         write_batch(conn, batch)
     notifier.publish(flow_run_ids_of(batch))
+    if batch.states or batch.events:
+        # States became lifecycle events: let the automations service see them now.
+        automations_service.nudge()
     return records.counts()

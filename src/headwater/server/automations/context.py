@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from headwater.core.events import RESOURCE_ID, RESOURCE_ROLE
+from headwater.schemas.events import Resource
 from headwater.store.tables import deployment, flow, flow_run, work_pool
 
 if TYPE_CHECKING:
@@ -170,6 +171,21 @@ def template_context(
         context["event"] = {}  # a metric trigger's firing has no event: templates render blanks
     context.setdefault("events", [])
     ids = resource_ids(context.get("event"))
+    # `event.resource.id` (and `.name`, `.role`) read the labels, as on `Event`.
+    context["event"] = _with_resources(context["event"])
+    context["events"] = [_with_resources(e) for e in context["events"] if isinstance(e, dict)]
     for key, value in objects(conn, ids, ui_url(settings)).items():
         context.setdefault(key, value)
     return context
+
+
+def _with_resources(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` with its resource and related resources as `Resource`s (labels by attribute)."""
+    if not event:
+        return event
+    changed = dict(event)
+    if isinstance(event.get("resource"), dict):
+        changed["resource"] = Resource(event["resource"])
+    if isinstance(event.get("related"), list):
+        changed["related"] = [Resource(r) if isinstance(r, dict) else r for r in event["related"]]
+    return changed

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from headwater.core.ids import uuid7_hex
 from headwater.core.states import StateType
 from headwater.server.repositories._common import upsertable_insert
+from headwater.server.repositories.events import record_state_events
 from headwater.store.tables import flow_run, flow_run_queue, state
 
 
@@ -101,21 +102,20 @@ def insert_runs(conn: sa.Connection, runs: Sequence[NewRun]) -> list[uuid.UUID]:
     created = _insert_flow_runs(conn, values)
     if not created:
         return []
-    conn.execute(
-        sa.insert(state),
-        [
-            {
-                "id": uuid.UUID(uuid7_hex()),
-                "flow_run_id": run_id,
-                "task_run_id": None,
-                "type": StateType.SCHEDULED.value,
-                "name": by_id[run_id].state_name,
-                "message": by_id[run_id].state_message,
-                "timestamp": now,
-            }
-            for run_id in created
-        ],
-    )
+    scheduled = [
+        {
+            "id": uuid.UUID(uuid7_hex()),
+            "flow_run_id": run_id,
+            "task_run_id": None,
+            "type": StateType.SCHEDULED.value,
+            "name": by_id[run_id].state_name,
+            "message": by_id[run_id].state_message,
+            "timestamp": now,
+        }
+        for run_id in created
+    ]
+    conn.execute(sa.insert(state), scheduled)
+    record_state_events(conn, scheduled)
     enqueue(
         conn,
         [(run_id, by_id[run_id].deployment, by_id[run_id].scheduled_time) for run_id in created],

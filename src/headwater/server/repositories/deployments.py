@@ -28,6 +28,7 @@ from headwater.schemas.schedules import (
     DeploymentScheduleResponse,
     DeploymentScheduleUpdate,
 )
+from headwater.server.repositories import events
 from headwater.server.repositories._common import has_all_tags, page, upsertable_insert
 from headwater.server.repositories.deployment_runs import DeploymentTarget, NewRun, insert_runs
 from headwater.server.repositories.work_pools import is_online
@@ -306,6 +307,7 @@ def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentRespo
                 "request meanwhile; send yours again to update it."
             )
         created = True
+        _deployment_event(conn, "created", deployment_id, body.name, flow_uuid, pool_id, queue_id)
     else:
         # Sending the same deployment again (a restarted `serve`, a repeated `deploy`)
         # changes nothing: its schedules, their future runs and what catch-up counts
@@ -316,6 +318,9 @@ def upsert(conn: sa.Connection, body: DeploymentCreate) -> tuple[DeploymentRespo
             getattr(existing, key) != value for key, value in values.items() if key != "updated"
         ):
             conn.execute(sa.update(deployment).where(deployment.c.id == existing.id).values(values))
+            _deployment_event(
+                conn, "updated", deployment_id, body.name, flow_uuid, pool_id, queue_id
+            )
         if _current_schedules(conn, deployment_id) == sorted(schedules, key=_schedule_key):
             return read(conn, deployment_id=deployment_id), created
         _drop_schedules(conn, deployment_id, now)
@@ -419,7 +424,38 @@ def update(
     conn.execute(sa.update(deployment).where(deployment.c.id == deployment_id).values(values))
     if values.get("paused") or "parameters" in values or "work_pool_id" in values:
         delete_future_runs(conn, deployment_id=deployment_id, now=now)
+    pool_id = values.get("work_pool_id", row.work_pool_id)
+    queue_id = values.get("work_queue_id", row.work_queue_id)
+    if "paused" in values and values["paused"] != row.paused:
+        action = "paused" if values["paused"] else "resumed"
+        _deployment_event(conn, action, deployment_id, row.name, row.flow_id, pool_id, queue_id)
+    if any(key not in ("paused", "updated") for key in values):
+        _deployment_event(conn, "updated", deployment_id, row.name, row.flow_id, pool_id, queue_id)
     return read(conn, deployment_id=deployment_id)
+
+
+def _deployment_event(
+    conn: sa.Connection,
+    action: str,
+    deployment_id: uuid.UUID,
+    name: str,
+    flow_id: uuid.UUID,
+    pool_id: uuid.UUID | None,
+    queue_id: uuid.UUID | None,
+) -> None:
+    """`headwater.deployment.<action>`, related to its flow, work pool and work queue."""
+    events.emit(
+        conn,
+        f"headwater.deployment.{action}",
+        kind="deployment",
+        resource_id=deployment_id,
+        name=name,
+        related=[
+            ("flow", flow_id, None),
+            ("work-pool", pool_id, None),
+            ("work-queue", queue_id, None),
+        ],
+    )
 
 
 def delete(conn: sa.Connection, *, deployment_id: uuid.UUID) -> None:
@@ -427,7 +463,10 @@ def delete(conn: sa.Connection, *, deployment_id: uuid.UUID) -> None:
 
     Runs that started stay, with their history (their deployment_id then names nothing).
     """
-    _require(conn, deployment_id)
+    row = _require(conn, deployment_id)
+    _deployment_event(
+        conn, "deleted", deployment_id, row.name, row.flow_id, row.work_pool_id, row.work_queue_id
+    )
     waiting = sa.select(flow_run_queue.c.flow_run_id).where(
         flow_run_queue.c.deployment_id == deployment_id
     )

@@ -21,6 +21,7 @@ from headwater.schemas.flow_runs import (
     FlowRunSort,
 )
 from headwater.server.repositories._common import has_all_tags, page, seconds, upsertable_insert
+from headwater.server.repositories.events import record_state_events
 from headwater.store.queries import RUN_TIME
 from headwater.store.tables import (
     artifact,
@@ -220,17 +221,17 @@ def create(conn: sa.Connection, *, body: FlowRunCreate, name: str) -> tuple[Flow
         "updated": now,
     }
     conn.execute(sa.insert(flow_run).values(values))
-    conn.execute(
-        sa.insert(state).values(
-            id=uuid.UUID(uuid7_hex()),
-            flow_run_id=run_id,
-            task_run_id=None,
-            type=values["state_type"],
-            name=values["state_name"],
-            message=first.message,
-            timestamp=stamp,
-        )
-    )
+    first_state = {
+        "id": uuid.UUID(uuid7_hex()),
+        "flow_run_id": run_id,
+        "task_run_id": None,
+        "type": values["state_type"],
+        "name": values["state_name"],
+        "message": first.message,
+        "timestamp": stamp,
+    }
+    conn.execute(sa.insert(state).values(first_state))
+    record_state_events(conn, [first_state])
     return read(conn, flow_run_id=run_id), True
 
 
@@ -294,17 +295,17 @@ def change_state(
     )
     if result.rowcount != 1:
         return False
-    conn.execute(
-        sa.insert(state).values(
-            id=state_id,
-            flow_run_id=flow_run_id,
-            task_run_id=None,
-            type=state_type.value,
-            name=name,
-            message=message,
-            timestamp=timestamp,
-        )
-    )
+    new_state = {
+        "id": state_id,
+        "flow_run_id": flow_run_id,
+        "task_run_id": None,
+        "type": state_type.value,
+        "name": name,
+        "message": message,
+        "timestamp": timestamp,
+    }
+    conn.execute(sa.insert(state).values(new_state))
+    record_state_events(conn, [new_state])
     return True
 
 

@@ -40,6 +40,7 @@ from headwater.schemas.inputs import (
     pause_response_key,
 )
 from headwater.server.repositories import flow_runs
+from headwater.server.repositories.events import record_state_events
 from headwater.server.services import Outcome
 
 if TYPE_CHECKING:
@@ -429,17 +430,17 @@ def _move(
     )
     if result.rowcount != 1:
         raise Conflict("The run's state changed meanwhile; read it again and retry.")
-    conn.execute(
-        sa.insert(state).values(
-            id=uuid.UUID(uuid7_hex()),
-            flow_run_id=flow_run_id,
-            task_run_id=None,
-            type=state_type.value,
-            name=name,
-            message=message,
-            timestamp=timestamp,
-        )
-    )
+    new_state = {
+        "id": uuid.UUID(uuid7_hex()),
+        "flow_run_id": flow_run_id,
+        "task_run_id": None,
+        "type": state_type.value,
+        "name": name,
+        "message": message,
+        "timestamp": timestamp,
+    }
+    conn.execute(sa.insert(state).values(new_state))
+    record_state_events(conn, [new_state])
 
 
 def fail_expired_pauses(db: Database, now: float) -> Outcome:

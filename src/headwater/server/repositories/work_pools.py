@@ -30,6 +30,7 @@ from headwater.schemas.work_pools import (
     WorkQueueCreate,
     WorkQueueResponse,
 )
+from headwater.server.repositories import events
 from headwater.server.repositories._common import total, upsertable_insert
 from headwater.store.tables import (
     deployment,
@@ -184,9 +185,11 @@ def create_pool(
             f"A work pool named {body.name!r} already exists; see it with `headwater "
             f"work-pool inspect {_quoted(body.name)}`, or choose another name."
         )
+    _pool_event(conn, "created", pool_id, body.name)
+    default_queue_id = uuid.UUID(uuid7_hex())
     conn.execute(
         sa.insert(work_queue).values(
-            id=uuid.UUID(uuid7_hex()),
+            id=default_queue_id,
             work_pool_id=pool_id,
             name=DEFAULT_QUEUE,
             description="The pool's default queue.",
@@ -197,7 +200,42 @@ def create_pool(
             updated=now,
         )
     )
+    _queue_event(conn, "created", default_queue_id, DEFAULT_QUEUE, pool_id, body.name)
     return read_pool(conn, name=body.name, now=now)
+
+
+def _pool_event(conn: sa.Connection, action: str, pool_id: uuid.UUID, name: str) -> None:
+    events.emit(
+        conn, f"headwater.work-pool.{action}", kind="work-pool", resource_id=pool_id, name=name
+    )
+
+
+def _queue_event(
+    conn: sa.Connection,
+    action: str,
+    queue_id: uuid.UUID,
+    name: str,
+    pool_id: uuid.UUID,
+    pool_name: str,
+) -> None:
+    events.emit(
+        conn,
+        f"headwater.work-queue.{action}",
+        kind="work-queue",
+        resource_id=queue_id,
+        name=name,
+        related=[("work-pool", pool_id, pool_name)],
+    )
+
+
+def _change_events(row: sa.RowMapping, changes: dict[str, Any]) -> list[str]:
+    """The lifecycle actions of applying `changes` to `row`: paused/resumed, updated."""
+    actions = []
+    if "paused" in changes and changes["paused"] != row["paused"]:
+        actions.append("paused" if changes["paused"] else "resumed")
+    if any(key != "paused" and row.get(key) != value for key, value in changes.items()):
+        actions.append("updated")
+    return actions
 
 
 def update_pool(
@@ -213,6 +251,8 @@ def update_pool(
         conn.execute(
             sa.update(work_pool).where(work_pool.c.id == row["id"]).values(**changes, updated=now)
         )
+        for action in _change_events(row, changes):
+            _pool_event(conn, action, row["id"], name)
     return read_pool(conn, name=name, now=now)
 
 
@@ -262,6 +302,8 @@ def delete_pool(conn: sa.Connection, *, pool_id: uuid.UUID) -> None:
     Runs its workers had claimed are recovered by the lifecycle service, which
     treats a deleted worker as a dead one.
     """
+    name = conn.execute(sa.select(work_pool.c.name).where(work_pool.c.id == pool_id)).scalar()
+    _pool_event(conn, "deleted", pool_id, name or str(pool_id))
     # Explicit, not ON DELETE CASCADE: SQLite connections run without foreign keys.
     conn.execute(sa.delete(flow_run_queue).where(flow_run_queue.c.work_pool_id == pool_id))
     conn.execute(sa.delete(worker).where(worker.c.work_pool_id == pool_id))
@@ -369,10 +411,11 @@ def create_queue(
             )
         ).scalar_one()
         priority = min((highest or 0) + 1, 2**31 - 1)
+    queue_id = uuid.UUID(uuid7_hex())
     insert = (
         upsertable_insert(conn, work_queue)
         .values(
-            id=uuid.UUID(uuid7_hex()),
+            id=queue_id,
             work_pool_id=pool_id,
             name=body.name,
             description=body.description,
@@ -391,6 +434,7 @@ def create_queue(
             f"`headwater work-queue inspect {_quoted(body.name)} --pool {_quoted(pool)}`, "
             "or choose another name."
         )
+    _queue_event(conn, "created", queue_id, body.name, pool_id, pool)
     return read_queue(conn, pool=pool, name=body.name)
 
 
@@ -408,6 +452,8 @@ def update_queue(
         conn.execute(
             sa.update(work_queue).where(work_queue.c.id == row["id"]).values(**changes, updated=now)
         )
+        for action in _change_events(row, changes):
+            _queue_event(conn, action, row["id"], changes.get("name", name), pool_id, pool)
     return read_queue(conn, pool=pool, name=name)
 
 
@@ -445,6 +491,7 @@ def delete_queue(conn: sa.Connection, *, pool: str, name: str) -> None:
         .values(work_queue_id=default_id)
     )
     conn.execute(sa.delete(work_queue).where(work_queue.c.id == row["id"]))
+    _queue_event(conn, "deleted", row["id"], name, pool_id, pool)
 
 
 # -- Workers -------------------------------------------------------------------------------
@@ -491,8 +538,23 @@ def heartbeat(
         key = zlib.crc32(f"{pool_id} {name}".encode()) - 2**31
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_HEARTBEAT_LOCK_CLASS, key)))
     found = conn.execute(
-        sa.select(worker.c.id, worker.c.created).where(same).order_by(worker.c.created).limit(1)
+        sa.select(
+            worker.c.id, worker.c.created, worker.c.last_heartbeat, worker.c.heartbeat_interval
+        )
+        .where(same)
+        .order_by(worker.c.created)
+        .limit(1)
     ).first()
+    if found is not None and not is_online(found[2], found[3], now):
+        # The first heartbeat after being offline (the very first one: below).
+        events.emit(
+            conn,
+            "headwater.worker.started",
+            kind="worker",
+            resource_id=found[0],
+            name=name,
+            related=[("work-pool", pool_id, pool)],
+        )
     if found is None:
         worker_id, created = uuid.UUID(uuid7_hex()), now
         conn.execute(
@@ -505,8 +567,16 @@ def heartbeat(
                 created=now,
             )
         )
+        events.emit(
+            conn,
+            "headwater.worker.started",
+            kind="worker",
+            resource_id=worker_id,
+            name=name,
+            related=[("work-pool", pool_id, pool)],
+        )
     else:
-        worker_id, created = found
+        worker_id, created = found[0], found[1]
         conn.execute(
             sa.update(worker)
             .where(worker.c.id == worker_id)
