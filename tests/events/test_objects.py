@@ -72,3 +72,30 @@ def test_deployment_events(client: TestClient) -> None:
     assert created["resource"]["headwater.resource.name"] == "daily"
     roles = {r["headwater.resource.role"] for r in created["related"]}
     assert roles == {"flow", "work-pool", "work-queue"}
+
+
+def test_a_worker_that_goes_silent_is_announced_stopped_once(client: TestClient) -> None:
+    import time
+
+    from headwater.server import lifecycle
+
+    client.post("/work_pools", json={"name": "etl", "type": "process"})
+    client.post("/work_pools/etl/workers/heartbeat", json={"name": "w1"})
+    db = client.app.state.database  # type: ignore[attr-defined]
+
+    lifecycle.recover_runs_of_dead_workers(db, time.time())  # still online: nothing
+    assert _names(client, "headwater.worker.*") == ["headwater.worker.started"]
+
+    later = time.time() + 3600
+    lifecycle.recover_runs_of_dead_workers(db, later)
+    lifecycle.recover_runs_of_dead_workers(db, later + 10)  # told once only
+    assert _names(client, "headwater.worker.*") == [
+        "headwater.worker.started",
+        "headwater.worker.stopped",
+    ]
+    stopped = _event(client, "headwater.worker.stopped")
+    assert stopped["resource"]["headwater.resource.name"] == "w1"
+    assert stopped["related"][0]["headwater.resource.name"] == "etl"
+
+    client.post("/work_pools/etl/workers/heartbeat", json={"name": "w1"})  # back again
+    assert _names(client, "headwater.worker.*")[-1] == "headwater.worker.started"

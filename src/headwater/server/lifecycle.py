@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from headwater.core.ids import uuid7_hex
 from headwater.core.rules import RunPosition
 from headwater.core.states import TERMINAL_TYPES, StateType
-from headwater.server.repositories import flow_runs
+from headwater.server.repositories import events, flow_runs
 from headwater.server.repositories.claims import requeue, retry_or_crash
 from headwater.server.repositories.deployment_runs import dequeue
 from headwater.server.repositories.events import record_state_events
@@ -218,6 +218,7 @@ def recover_runs_of_dead_workers(db: Database, now: float) -> Outcome:
                 continue
             if _recover(conn, row, now):
                 changed.append(row["id"])
+        _announce_stopped_workers(conn, now)
         _forget_workers(conn, now)
     return Outcome(len(changed), hex_ids(changed))
 
@@ -263,6 +264,34 @@ def _recover(conn: sa.Connection, row: sa.RowMapping, now: float) -> bool:
         return True
     requeue(conn, run_id, row, requeue_at)
     return True
+
+
+def _announce_stopped_workers(conn: sa.Connection, now: float) -> None:
+    """Send `headwater.worker.stopped` once for each worker that went offline."""
+    silent = conn.execute(
+        sa.select(
+            worker.c.id,
+            worker.c.name,
+            worker.c.heartbeat_interval,
+            worker.c.last_heartbeat,
+            worker.c.work_pool_id,
+            work_pool.c.name.label("pool_name"),
+        )
+        .select_from(worker.outerjoin(work_pool, work_pool.c.id == worker.c.work_pool_id))
+        .where(worker.c.announced == "started", worker.c.last_heartbeat < now - MIN_OFFLINE_AFTER)
+    ).all()
+    for worker_id, name, interval, last, pool_id, pool_name in silent:
+        if is_online(last, interval, now):
+            continue
+        conn.execute(sa.update(worker).where(worker.c.id == worker_id).values(announced="stopped"))
+        events.emit(
+            conn,
+            "headwater.worker.stopped",
+            kind="worker",
+            resource_id=worker_id,
+            name=name,
+            related=[("work-pool", pool_id, pool_name)],
+        )
 
 
 def _forget_workers(conn: sa.Connection, now: float) -> None:

@@ -249,6 +249,8 @@ worker = sa.Table(
     sa.Column("heartbeat_interval", sa.Float, nullable=False),
     sa.Column("last_heartbeat", Timestamp, nullable=False),
     sa.Column("created", Timestamp, nullable=False),
+    # The last lifecycle event sent for the worker: "started" or "stopped" (revision 0004).
+    sa.Column("announced", sa.String(16)),
     sa.Index("ix_worker_work_pool_id_name", "work_pool_id", "name"),
 )
 

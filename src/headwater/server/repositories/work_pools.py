@@ -538,15 +538,13 @@ def heartbeat(
         key = zlib.crc32(f"{pool_id} {name}".encode()) - 2**31
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_HEARTBEAT_LOCK_CLASS, key)))
     found = conn.execute(
-        sa.select(
-            worker.c.id, worker.c.created, worker.c.last_heartbeat, worker.c.heartbeat_interval
-        )
+        sa.select(worker.c.id, worker.c.created, worker.c.announced)
         .where(same)
         .order_by(worker.c.created)
         .limit(1)
     ).first()
-    if found is not None and not is_online(found[2], found[3], now):
-        # The first heartbeat after being offline (the very first one: below).
+    if found is not None and found[2] != "started":
+        # The first heartbeat after the worker was declared offline (the very first: below).
         events.emit(
             conn,
             "headwater.worker.started",
@@ -565,6 +563,7 @@ def heartbeat(
                 heartbeat_interval=heartbeat_interval,
                 last_heartbeat=now,
                 created=now,
+                announced="started",
             )
         )
         events.emit(
@@ -580,7 +579,7 @@ def heartbeat(
         conn.execute(
             sa.update(worker)
             .where(worker.c.id == worker_id)
-            .values(heartbeat_interval=heartbeat_interval, last_heartbeat=now)
+            .values(heartbeat_interval=heartbeat_interval, last_heartbeat=now, announced="started")
         )
     row = {
         "id": worker_id,

@@ -30,6 +30,7 @@ def _json() -> sa.types.TypeEngine[Any]:
 
 
 def upgrade() -> None:
+    op.add_column("worker", sa.Column("announced", sa.String(16), nullable=True))
     op.create_table(
         "event",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -161,3 +162,4 @@ def downgrade() -> None:
         "event",
     ):
         op.drop_table(table)
+    op.drop_column("worker", "announced")
