@@ -422,6 +422,23 @@ def test_cancel_suspend_resume_and_change_the_state_of_the_event_flow_run(env: E
     assert "already CANCELLED" in env.action(again)["error"]
 
 
+def test_a_running_flow_run_is_not_suspended_from_outside(env: Env) -> None:
+    deployment = deploy(env.client)
+    running = run_of(env.client, deployment["id"])
+    env.client.post(f"/flow_runs/{running['id']}/set_state", json={"type": "RUNNING"})
+
+    _, (action_id,) = env.fire(
+        [{"type": "suspend-flow-run"}], event=run_event(running, "Running"), name="s"
+    )
+    env.run()
+
+    action = env.action(action_id)
+    assert action["state"] == "FAILED"
+    assert "suspend_flow_run()" in action["error"]
+    assert "cancel-flow-run" in action["error"]
+    assert _state(env.client, running["id"])[0] == "RUNNING"
+
+
 def test_a_flow_run_action_without_a_flow_run_in_the_event_fails_clearly(env: Env) -> None:
     _, (action_id,) = env.fire([{"type": "cancel-flow-run"}], event=signup("x@example.com"))
     env.run()

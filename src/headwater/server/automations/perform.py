@@ -332,12 +332,11 @@ def cancel_flow_run(job: Job) -> Result:
 
 
 def suspend_flow_run(job: Job) -> Result:
-    """Suspend a run: one not started yet leaves its queue; a Running one suspends as
-    `pause_flow_run(reschedule=True)` would (its deployment starts it again on resume)."""
+    """Suspend a run not started yet: it leaves its queue until resumed. A running run is
+    refused (its process would not notice and would overwrite the state)."""
     from headwater.core.ids import uuid7_hex
     from headwater.exceptions import Conflict
-    from headwater.schemas.inputs import PauseRequest
-    from headwater.server.repositories import flow_runs, inputs
+    from headwater.server.repositories import flow_runs
     from headwater.server.repositories.deployment_runs import dequeue
 
     run_id = _flow_run_id(job)
@@ -348,12 +347,10 @@ def suspend_flow_run(job: Job) -> Result:
         if kind is StateType.PAUSED and job.retry:
             pass  # the attempt before suspended it
         elif kind is StateType.RUNNING:
-            inputs.pause(
-                conn,
-                flow_run_id=run_id,
-                body=PauseRequest(
-                    key=f"automation-{job.action_id}", suspend=True, timeout_seconds=None
-                ),
+            # Its process would not notice and would overwrite the state when it ends.
+            raise Conflict(
+                f"Flow run {str(run_id)!r} is already running: a running flow run can only "
+                "suspend itself (suspend_flow_run() in the flow). Use cancel-flow-run to stop it."
             )
         elif kind in (StateType.SCHEDULED, StateType.PENDING):
             if not flow_runs.change_state(
