@@ -93,6 +93,20 @@ def main() -> None:
             env=env,
         )
         headwater("deployment", "run", "etl/nightly", "--watch", "--timeout", "120", env=env)
+        step("An automation: when files land, run the deployment with their names")
+        headwater("automation", "apply", "examples/automations.yaml", env=env)
+        headwater(
+            "event",
+            "emit",
+            "demo.files.landed",
+            "--resource-id",
+            "bucket.demo",
+            "--payload",
+            '{"urls": ["d", "e"]}',
+            env=env,
+        )
+        time.sleep(3)  # the automation fires and the worker runs the flow
+        headwater("automation", "firings", "etl-on-files-landed", env=env)
         headwater("deployment", "ls", env=env)
         headwater("flow-run", "ls", "--limit", "5", env=env)
         if sys.stdin.isatty() and not os.environ.get("DEMO_EXIT"):
