@@ -286,7 +286,8 @@ def _print_firings(out: Console, page: dict[str, Any], *, name: str) -> None:
         table.add_row(
             _local(firing.get("occurred")),
             Text(str(firing.get("state", "-"))),
-            Text(str(firing.get("bucket_key") or "-")),
+            # The bucket's for_each values ("[]" when the trigger has no for_each).
+            Text(str(firing.get("bucket_key") or "-").replace("[]", "-")),
             outcomes or Text("-"),
         )
     out.print(table)
