@@ -287,7 +287,7 @@ def _print_firings(out: Console, page: dict[str, Any], *, name: str) -> None:
             _local(firing.get("occurred")),
             Text(str(firing.get("state", "-"))),
             # The bucket's for_each values ("[]" when the trigger has no for_each).
-            Text(str(firing.get("bucket_key") or "-").replace("[]", "-")),
+            Text("-" if firing.get("bucket_key") in (None, "", "[]") else firing["bucket_key"]),
             outcomes or Text("-"),
         )
     out.print(table)
