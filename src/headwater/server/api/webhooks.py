@@ -260,7 +260,13 @@ def _accept(
 
 @hooks_router.api_route(
     "/hooks/{slug}",
-    methods=["POST", "PUT", "PATCH"],
+    methods=["PUT", "PATCH"],
+    status_code=202,
+    response_model=HookAccepted,
+    include_in_schema=False,  # documented once, as POST (below)
+)
+@hooks_router.post(
+    "/hooks/{slug}",
     status_code=202,
     response_model=HookAccepted,
     responses=errors(400, 401, 404, 413),

@@ -106,7 +106,7 @@ def _name_condition(column: Any, patterns: Sequence[str]) -> sa.ColumnElement[bo
         return sa.true()
     if exact:
         alternatives.append(column.in_(exact))
-    return sa.or_(*alternatives)
+    return sa.or_(sa.false(), *alternatives)
 
 
 def conditions(conn: sa.Connection, flt: EventFilter) -> list[sa.ColumnElement[bool]]:
