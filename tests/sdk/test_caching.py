@@ -257,7 +257,7 @@ def test_async_tasks_are_cached(store: Store) -> None:
         return list(await asyncio.gather(fetch(1), fetch(1), fetch(2)))
 
     assert asyncio.run(pipeline()) == [2, 2, 4]
-    assert calls == [1, 2]
+    assert sorted(calls) == [1, 2]  # fetch(1) ran once; the two may start in either order
 
 
 def test_results_persist_by_default_setting(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

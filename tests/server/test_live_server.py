@@ -35,6 +35,7 @@ def test_records_round_trip_through_a_real_server(database_url: str, tmp_path: P
             "task_runs": 20,
             "states": 61,
             "logs": 5,
+            "events": 0,
         }
         assert api.get("/task_runs", params={"flow_run_id": run_id}).json()["total"] == 20
         assert api.get("/logs", params={"flow_run_id": run_id}).json()["total"] == 5

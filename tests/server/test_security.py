@@ -73,7 +73,14 @@ def test_openapi_document_and_docs_are_served(make_client: MakeClient) -> None:
     for path in ("/api/records", "/api/flow_runs", "/api/flow_runs/{flow_run_id}/set_state"):
         assert path in document["paths"]
     records = document["components"]["schemas"]["Records"]
-    assert set(records["properties"]) == {"flows", "flow_runs", "task_runs", "states", "logs"}
+    assert set(records["properties"]) == {
+        "flows",
+        "flow_runs",
+        "task_runs",
+        "states",
+        "logs",
+        "events",
+    }
     assert "TaskRunRecord" in document["components"]["schemas"]
     assert client.get("http://testserver/docs").status_code == 200
 
