@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from tests.server.helpers import listen_to_every_event
 
 from headwater import flow, tags, task
 from headwater.client._encoding import batch_payload, dumps
@@ -135,6 +136,7 @@ def _remote_batch() -> tuple[Batch, str, str]:
 def test_a_remote_batch_emits_events_once_however_often_it_is_sent(
     client: TestClient, engine: sa.Engine
 ) -> None:
+    listen_to_every_event(client)
     batch, _run_id, task_id = _remote_batch()
     body = dumps(batch_payload(batch))
     for _ in range(2):

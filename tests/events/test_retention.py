@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from tests.server.helpers import listen_to_every_event
 
 from headwater.server import services
 from headwater.server.database import Database
@@ -26,6 +27,7 @@ def one_day() -> Iterator[None]:
 def test_old_events_their_inbox_rows_and_old_firings_are_deleted(
     client: TestClient, database_url: str, engine: sa.Engine, one_day: None
 ) -> None:
+    listen_to_every_event(client)
     now = time.time()
     old, recent = str(uuid.uuid4()), str(uuid.uuid4())
     client.post(

@@ -187,3 +187,17 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+def listen_to_every_event(client: Any) -> None:
+    """Create an automation whose trigger may count any event, so that events go to the
+    inbox (with no automation listening, the writers leave them out of it)."""
+    response = client.post(
+        "/automations",
+        json={
+            "name": "every-event",
+            "trigger": {"type": "event"},
+            "actions": [{"type": "do-nothing"}],
+        },
+    )
+    assert response.status_code == 201, response.text

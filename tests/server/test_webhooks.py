@@ -19,6 +19,7 @@ from headwater.server.database import Database
 from headwater.store import tables
 
 from .conftest import MakeClient, TestClient
+from .helpers import listen_to_every_event
 
 HOOKS = "http://testserver"
 SECRET = "whsec-7f3a9c1e-do-not-leak"
@@ -216,6 +217,7 @@ def test_templates_that_use_request_values_pass_the_create_check(client: TestCli
 def test_post_stores_the_rendered_event_in_the_store_and_inbox(
     client: TestClient, database_url: str
 ) -> None:
+    listen_to_every_event(client)
     item = create(client, "shop", template=TEMPLATE)
     body = {"kind": "signup", "customer": {"id": 42, "name": "Ada"}, "items": [1, "two"]}
     answer = client.post(
@@ -359,6 +361,7 @@ def test_request_and_template_problems_are_400_naming_them(
 def test_an_event_id_from_the_request_makes_retries_count_once(
     client: TestClient, database_url: str
 ) -> None:
+    listen_to_every_event(client)
     item = create(
         client,
         "deliveries",

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from headwater.core.ids import uuid7_hex
-from headwater.core.records import Batch
+from headwater.core.records import Batch, Row
 from headwater.core.states import StateType
 from headwater.store import tables
 
@@ -125,7 +125,30 @@ def test_second_upsert_of_a_run_replaces_its_state_but_keeps_created(
     assert stored_task == rows.dict("task_run", later_task) | {"created": T0 + 2}
 
 
+def _listen(store: Store, trigger: dict[str, Any] | None = None, *, enabled: bool = True) -> None:
+    """Store an automation: events its trigger may count go to the inbox."""
+    import time
+
+    store.writer.open()  # creates the schema
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(tables.automation).values(
+                id=uuid.uuid4(),
+                name=f"listener-{uuid.uuid4().hex[:6]}",
+                enabled=enabled,
+                trigger=trigger or {"type": "event"},  # no `expect`: every event
+                actions=[{"type": "do-nothing"}],
+                actions_on_trigger=[],
+                actions_on_resolve=[],
+                tags=[],
+                created=time.time(),
+                updated=time.time(),
+            )
+        )
+
+
 def test_writing_the_same_batch_twice_writes_each_record_once(store: Store, rows: Rows) -> None:
+    _listen(store)
     batch, _ = _batch(rows, tasks=3)
     store.writer.write(batch)
     store.writer.write(batch)
@@ -157,6 +180,7 @@ def _events(store: Store) -> dict[str, dict[str, Any]]:
 def test_each_state_row_becomes_a_lifecycle_event_with_labels_and_related(
     store: Store, rows: Rows
 ) -> None:
+    _listen(store)
     flow = rows.flow("etl")
     run = rows.flow_run(flow[0], name="brave-otter", tags=["nightly"])
     task = rows.task_run(run[0], name="load-1", tags=["db"])
@@ -225,6 +249,7 @@ def test_events_of_a_batch_are_written_once_with_their_inbox_entries(
         None,
         None,
     )
+    _listen(store)
     store.writer.write(Batch(events=[event, event]))
     store.writer.write(Batch(events=[event]))
 
@@ -423,3 +448,62 @@ def test_mark_crashed_handles_many_runs_and_no_runs(store: Store, rows: Rows) ->
 
     assert {r["state_type"] for r in store.rows("flow_run")} == {"CRASHED"}
     assert len(store.rows("state")) == 1200
+
+
+def test_only_events_an_enabled_automation_may_count_enter_the_inbox(
+    store: Store, rows: Rows
+) -> None:
+    def signup() -> Row:
+        event_id = uuid7_hex()
+        return (
+            event_id,
+            T0,
+            "customer.signup",
+            "c",
+            {"headwater.resource.id": "c"},
+            [],
+            {},
+            None,
+            None,
+        )
+
+    def other() -> Row:
+        event_id = uuid7_hex()
+        return (
+            event_id,
+            T0,
+            "files.landed",
+            "f",
+            {"headwater.resource.id": "f"},
+            [],
+            {},
+            None,
+            None,
+        )
+
+    store.writer.write(Batch(events=[signup(), other()]))
+    assert len(store.rows("event")) == 2
+    assert _inbox_count(store) == 0  # no automation: nothing to evaluate
+
+    _listen(store, {"type": "event", "expect": ["files.landed"]}, enabled=False)
+    store.writer.write(Batch(events=[signup(), other()]))
+    assert _inbox_count(store) == 0  # a paused automation listens to nothing
+
+    _listen(
+        store,
+        {
+            "type": "compound",
+            "require": "all",
+            "triggers": [
+                {"type": "event", "expect": ["customer.*"]},
+                {"type": "metric", "metric": {"name": "duration", "threshold": 1, "operator": ">"}},
+            ],
+        },
+    )
+    store.writer.write(Batch(events=[signup(), other()]))
+    assert len(store.rows("event")) == 6
+    assert _inbox_count(store) == 1  # the signup, not the landed files
+
+    _listen(store)  # every event
+    store.writer.write(Batch(events=[signup(), other()]))
+    assert _inbox_count(store) == 3

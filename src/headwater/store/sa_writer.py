@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from headwater.core.records import Batch, Row
 from headwater.core.rules import run_upsert_guard
 from headwater.exceptions import StoreError
-from headwater.store import columns, run_events, schema, tables
+from headwater.store import automation_interest, columns, run_events, schema, tables
 from headwater.store.engine import create_engine
 
 logger = logging.getLogger(__name__)
@@ -179,11 +179,20 @@ def write_events(
     )
     if not rows:
         return 0
-    sql, converters = _postgresql_event_statement()
+    fingerprint = conn.exec_driver_sql(automation_interest.FINGERPRINT_SQL).one()
+    interest = automation_interest.interest(
+        tuple(fingerprint),
+        lambda: [row[0] for row in conn.exec_driver_sql(automation_interest.TRIGGERS_SQL)],
+    )
+    # Events no enabled automation listens to skip the inbox (automation_interest.py).
+    inboxed = [row for row in rows if interest.wants(row[2])]
+    stored_only = [row for row in rows if not interest.wants(row[2])]
     new = 0
-    for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
-        result = conn.exec_driver_sql(sql, _postgresql_parameters(chunk, converters))
-        new += max(result.rowcount, 0)
+    for with_inbox, group in ((True, inboxed), (False, stored_only)):
+        sql, converters = _postgresql_event_statement(with_inbox)
+        for chunk in _chunks(group, _ROWS_PER_STATEMENT):
+            result = conn.exec_driver_sql(sql, _postgresql_parameters(chunk, converters))
+            new += max(result.rowcount, 0)
     return new
 
 
@@ -208,8 +217,11 @@ def _postgresql_state_events(
 
 
 @functools.cache
-def _postgresql_event_statement() -> tuple[str, tuple[Callable[..., Sequence[Any]], ...]]:
-    """Events (JSON columns as text) and, for those new, their inbox rows: one statement."""
+def _postgresql_event_statement(
+    with_inbox: bool,
+) -> tuple[str, tuple[Callable[..., Sequence[Any]], ...]]:
+    """Events (JSON columns as text) and, `with_inbox`, for those new their inbox rows: one
+    statement."""
     cols = columns.EVENT
     aliases = [f"c{i}" for i in range(len(cols))]
     expressions = []
@@ -221,11 +233,16 @@ def _postgresql_event_statement() -> tuple[str, tuple[Callable[..., Sequence[Any
         converters.append(_as_is if isinstance(tables.event.c[name].type, sa.JSON) else convert)
     elements = ", ".join("json_array_elements_text(%s::json)" for _ in cols)
     names = ", ".join(f'"{c}"' for c in cols)
-    sql = (
-        f"WITH new AS (INSERT INTO event ({names}) "
+    insert = (
+        f"INSERT INTO event ({names}) "
         f"SELECT {', '.join(expressions)} "
         f"FROM ROWS FROM ({elements}) AS r({', '.join(aliases)}) "
-        "ON CONFLICT DO NOTHING RETURNING id, occurred) "
+        "ON CONFLICT DO NOTHING"
+    )
+    if not with_inbox:
+        return insert, tuple(converters)
+    sql = (
+        f"WITH new AS ({insert} RETURNING id, occurred) "
         "INSERT INTO event_inbox (event_id, occurred) SELECT id, occurred FROM new "
         "ON CONFLICT DO NOTHING"
     )

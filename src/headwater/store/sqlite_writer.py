@@ -20,7 +20,7 @@ from typing import Any
 
 from headwater.core.records import Batch, Row
 from headwater.core.rules import run_upsert_guard
-from headwater.store import columns, run_events, schema
+from headwater.store import automation_interest, columns, run_events, schema
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,14 @@ def write_events(
     unique = list({row[0]: row for row in rows}.values())
     if unique:
         conn.executemany(INSERT_EVENT, unique)
-        conn.executemany(INSERT_EVENT_INBOX, [(row[0], row[1]) for row in unique])
+        interest = automation_interest.interest(
+            tuple(conn.execute(automation_interest.FINGERPRINT_SQL).fetchone()),
+            lambda: [row[0] for row in conn.execute(automation_interest.TRIGGERS_SQL)],
+        )
+        if not interest.nothing:
+            conn.executemany(
+                INSERT_EVENT_INBOX, [(row[0], row[1]) for row in unique if interest.wants(row[2])]
+            )
     return len(unique)
 
 
