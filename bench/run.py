@@ -463,8 +463,13 @@ def version(python: str, dist: str) -> str:
 
 
 def make_systems(args: argparse.Namespace, scratch: Path) -> list[System]:
-    """Embedded Headwater, Headwater servers, then Prefect if given (no outside HEADWATER_*)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("HEADWATER_", "PREFECT_"))}
+    """Embedded Headwater, Headwater servers, then Prefect if given (no outside HEADWATER_*
+    but HEADWATER_TASK_RUN_EVENTS, to compare the server with and without task-run events)."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HEADWATER_", "PREFECT_")) or k == "HEADWATER_TASK_RUN_EVENTS"
+    }
     systems: list[System] = []
 
     def add(system: System) -> None:

@@ -507,3 +507,22 @@ def test_only_events_an_enabled_automation_may_count_enter_the_inbox(
     _listen(store)  # every event
     store.writer.write(Batch(events=[signup(), other()]))
     assert _inbox_count(store) == 3
+
+
+def test_task_run_events_can_be_turned_off(
+    store: Store, rows: Rows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.settings import reset_settings
+
+    monkeypatch.setenv("HEADWATER_TASK_RUN_EVENTS", "false")
+    reset_settings()
+    try:
+        batch, _ = _batch(rows, tasks=3)
+        store.writer.write(batch)
+    finally:
+        monkeypatch.delenv("HEADWATER_TASK_RUN_EVENTS")
+        reset_settings()
+
+    names = [row["event"] for row in store.rows("event")]
+    assert names and all(name.startswith("headwater.flow-run.") for name in names)
+    assert len(store.rows("state")) == 4  # the task runs' states are all kept

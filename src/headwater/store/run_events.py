@@ -299,3 +299,13 @@ def text_rows(rows: Iterable[Row]) -> list[Row]:
         )
         for r in rows
     ]
+
+
+def recorded(states: Sequence[Row]) -> Sequence[Row]:
+    """The states that get a lifecycle event: all, or only flow runs' when the
+    `task_run_events` setting is off."""
+    from headwater.settings import get_settings
+
+    if get_settings().task_run_events:
+        return states
+    return [state for state in states if state[2] is None]

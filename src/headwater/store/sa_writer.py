@@ -173,6 +173,7 @@ def write_events(
         assert isinstance(driver, sqlite3.Connection)
         return sqlite_writer.write_events(driver, states, task_runs, events, received)
     received = time.time() if received is None else received
+    states = run_events.recorded(states)
     rows = _postgresql_state_events(conn, states, task_runs or {}, received) if states else []
     rows += run_events.text_rows(
         (*event[:8], received if event[8] is None else event[8]) for event in events

@@ -151,6 +151,7 @@ def write_events(
     inbox entry: re-sending a batch changes nothing. Returns how many were new.
     """
     received = time.time() if received is None else received
+    states = run_events.recorded(states)
     wanted = [run_events.hex_id(state[0]) for state in states]
     wanted += [run_events.hex_id(event[0]) for event in events]
     stored = {
