@@ -295,6 +295,29 @@ def change_state(
     )
     if result.rowcount != 1:
         return False
+    record_state(
+        conn,
+        state_id=state_id,
+        flow_run_id=flow_run_id,
+        state_type=state_type,
+        name=name,
+        message=message,
+        timestamp=timestamp,
+    )
+    return True
+
+
+def record_state(
+    conn: sa.Connection,
+    *,
+    state_id: uuid.UUID,
+    flow_run_id: uuid.UUID,
+    state_type: StateType,
+    name: str,
+    message: str | None,
+    timestamp: float,
+) -> None:
+    """Add a state to the flow run's history, with its lifecycle event."""
     new_state = {
         "id": state_id,
         "flow_run_id": flow_run_id,
@@ -306,7 +329,6 @@ def change_state(
     }
     conn.execute(sa.insert(state).values(new_state))
     record_state_events(conn, [new_state])
-    return True
 
 
 def delete(conn: sa.Connection, *, flow_run_id: uuid.UUID) -> None:

@@ -40,12 +40,11 @@ from headwater.schemas.inputs import (
     pause_response_key,
 )
 from headwater.server.repositories import flow_runs
-from headwater.server.repositories.events import record_state_events
 from headwater.server.services import Outcome
 
 if TYPE_CHECKING:
     from headwater.server.database import Database
-from headwater.store.tables import flow_run, flow_run_input, state
+from headwater.store.tables import flow_run, flow_run_input
 
 _RECORD_SUFFIX = "-schema"
 
@@ -430,17 +429,15 @@ def _move(
     )
     if result.rowcount != 1:
         raise Conflict("The run's state changed meanwhile; read it again and retry.")
-    new_state = {
-        "id": uuid.UUID(uuid7_hex()),
-        "flow_run_id": flow_run_id,
-        "task_run_id": None,
-        "type": state_type.value,
-        "name": name,
-        "message": message,
-        "timestamp": timestamp,
-    }
-    conn.execute(sa.insert(state).values(new_state))
-    record_state_events(conn, [new_state])
+    flow_runs.record_state(
+        conn,
+        state_id=uuid.UUID(uuid7_hex()),
+        flow_run_id=flow_run_id,
+        state_type=state_type,
+        name=name,
+        message=message,
+        timestamp=timestamp,
+    )
 
 
 def fail_expired_pauses(db: Database, now: float) -> Outcome:
