@@ -35,7 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import free_port, recreate_database, start_prefect_server, start_process, stop_process
-from start_latency_bench import WORKLOADS, _background, _request, _stop, _wait_ready
+from start_latency_bench import (
+    _background,
+    _request,
+    _stop,
+    _wait_ready,
+    deploy_on_worker_pool,
+)
 
 TARGET_S = 0.5
 
@@ -99,19 +105,7 @@ def headwater(n: int, database: str, scratch: Path) -> list[float]:
         "Headwater server",
     )
     try:
-        _request(api_url, "POST", "/work_pools", {"name": "bench", "type": "process"})
-        _request(
-            api_url,
-            "POST",
-            "/deployments",
-            {
-                "name": "latency-worker",
-                "flow_name": "latency",
-                "entrypoint": "latency_flow.py:latency",
-                "path": str(WORKLOADS),
-                "work_pool_name": "bench",
-            },
-        )
+        deploy_on_worker_pool(api_url)
         _request(
             api_url,
             "POST",

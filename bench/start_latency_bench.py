@@ -92,6 +92,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def deploy_on_worker_pool(api_url: str) -> None:
+    """Work pool `bench` (process) and deployment `latency/latency-worker` on it."""
+    _request(api_url, "POST", "/work_pools", {"name": "bench", "type": "process"})
+    _request(
+        api_url,
+        "POST",
+        "/deployments",
+        {
+            "name": "latency-worker",
+            "flow_name": "latency",
+            "entrypoint": "latency_flow.py:latency",
+            "path": str(WORKLOADS),
+            "work_pool_name": "bench",
+        },
+    )
+
+
 def headwater(n: int, scratch: Path) -> dict[str, dict]:
     python = sys.executable
     headwater_cli = str(Path(python).with_name("headwater"))
@@ -121,19 +138,7 @@ def headwater(n: int, scratch: Path) -> dict[str, dict]:
             results["headwater serve"] = _driver(python, "headwater", "latency/latency", n, env)
         finally:
             _stop(serving)
-        _request(api_url, "POST", "/work_pools", {"name": "bench", "type": "process"})
-        _request(
-            api_url,
-            "POST",
-            "/deployments",
-            {
-                "name": "latency-worker",
-                "flow_name": "latency",
-                "entrypoint": "latency_flow.py:latency",
-                "path": str(WORKLOADS),
-                "work_pool_name": "bench",
-            },
-        )
+        deploy_on_worker_pool(api_url)
         worker = _background(
             [headwater_cli, "worker", "start", "--pool", "bench"],
             {**env, "BENCH_PKG": "headwater"},
