@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.server.conftest import MakeClient, TestClient, client, make_client
 
 from headwater.engine.recorder import close_recorder
-from headwater.server import create_app
-from headwater.settings import Settings, reset_settings
+from headwater.settings import reset_settings
 from headwater.store.engine import create_engine
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-MakeClient = Callable[..., TestClient]
-
-
-@pytest.fixture
-def make_client(database_url: str, tmp_path: Path) -> Iterator[MakeClient]:
-    """`make(**create_app options)`: a started in-process API client on the test's store."""
-    clients: list[TestClient] = []
-
-    def make(**options: Any) -> TestClient:
-        settings = Settings(home=tmp_path / "server-home", database_url=database_url)
-        client = TestClient(create_app(settings, **options), base_url="http://testserver/api")
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def client(make_client: MakeClient) -> TestClient:
-    return make_client()
+# The API in process on the test's store: the server tests' fixtures.
+__all__ = ["MakeClient", "TestClient", "client", "make_client"]
 
 
 @pytest.fixture
