@@ -112,7 +112,9 @@ def wait(
             condition.notify_all()
 
     for future in futures:
-        if not future.done():
+        # Every pending one, even if it finished since: a callback added to a finished
+        # future runs at once, so no completion between the two checks is missed.
+        if id(future) in pending:
             future.add_done_callback(finished)
     with condition:
         condition.wait_for(lambda: not pending, timeout)
