@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HEADWATER_HOME ?= $(CURDIR)/.headwater
 
-.PHONY: demo test install install-dev lint typecheck pytest bench clean
+.PHONY: demo test install install-dev browser lint typecheck pytest bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ install-dev: $(BIN)/python
 demo: install
 	$(BIN)/python examples/demo.py
 
-## test: install dev tools, then lint, type-check and run the whole test suite
-test: install-dev lint typecheck pytest
+## browser: Debian's Chromium for the UI tests (apt-get, as root), unless it is there already
+browser:
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null; } \
+	  || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "Chromium is missing: 'apt-get install chromium' as root; the UI's browser tests will be skipped"
+
+## test: install dev tools and Chromium, then lint, type-check and run the whole test suite
+test: install-dev browser lint typecheck pytest
 
 lint:
 	$(BIN)/ruff check src tests bench examples
@@ -33,7 +39,11 @@ typecheck:
 	$(BIN)/mypy
 
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
+
+## screenshots: the UI's main pages, on a server with example runs, as PNGs in screenshots/
+screenshots: install-dev browser
+	$(BIN)/python -m tests.ui.screenshots screenshots
 
 ## bench: Headwater's figures, and Prefect's side by side when ~/prefect-venv exists
 bench: install
