@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from headwater.exceptions import ConcurrencySlotAcquisitionError, HeadwaterError
@@ -107,7 +107,7 @@ def limited(tags: Iterable[str], *, read: bool = True) -> list[str] | None:
         key = (settings.api_url, settings.effective_database_url)
         _remember_key(settings, key)
     cached = _names.get(key)
-    if cached is None or time.monotonic() - cached[0] >= REFRESH_SECONDS:
+    if cached is None or monotonic() - cached[0] >= REFRESH_SECONDS:
         if not read:
             return None
         names = _refresh(key, settings)
@@ -133,7 +133,7 @@ def forget() -> None:
 def _refresh(key: tuple[str | None, str], settings: Settings) -> frozenset[str]:
     with _lock:
         cached = _names.get(key)
-        if cached is not None and time.monotonic() - cached[0] < REFRESH_SECONDS:
+        if cached is not None and monotonic() - cached[0] < REFRESH_SECONDS:
             return cached[1]  # another thread just read them
         try:
             names = _read(settings)
@@ -146,7 +146,7 @@ def _refresh(key: tuple[str | None, str], settings: Settings) -> frozenset[str]:
                 exc,
                 REFRESH_SECONDS,
             )
-        _names[key] = (time.monotonic(), names)
+        _names[key] = (monotonic(), names)
         return names
 
 
