@@ -107,6 +107,10 @@ class FlowRunFilter(BaseModel):
     until: dt.datetime | None = Field(default=None, description="Run time at or before this.")
     parent_flow_run_id: uuid.UUID | None = None
     deployment_id: uuid.UUID | None = None
+    state_name: list[str] | None = Field(
+        default=None,
+        description='Any of these state names, e.g. "Late" (repeat the parameter).',
+    )
 
 
 class FlowRunQuery(FlowRunFilter, Paging):
@@ -120,3 +124,36 @@ class StateCounts(BaseModel):
 
     counts: dict[StateType, int]
     total: int
+
+
+#: The most buckets `GET /api/flow_runs/history` answers with.
+MAX_HISTORY_BUCKETS = 500
+
+
+class FlowRunHistoryQuery(FlowRunFilter):
+    """Query parameters of `GET /api/flow_runs/history`: filters, window and bucket count.
+
+    The window is `since` to `until` (run time, as in the listing); by default the
+    24 hours until now.
+    """
+
+    buckets: int = Field(
+        default=24, ge=1, le=MAX_HISTORY_BUCKETS, description="Equal time buckets."
+    )
+
+
+class FlowRunHistoryBucket(BaseModel):
+    """The runs whose run time falls in [start, end), per state type (absent: none)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    counts: dict[StateType, int]
+
+
+class FlowRunHistory(BaseModel):
+    """How many flow runs ran in each time bucket of a window, per state type."""
+
+    since: dt.datetime
+    until: dt.datetime
+    bucket_seconds: float
+    buckets: list[FlowRunHistoryBucket]

@@ -178,7 +178,9 @@ def duration(seconds: float | None) -> str:
 
 
 def short_id(value: Any) -> str:
-    return str(value).replace("-", "")[:8]
+    """The leading 18 characters of an id, as the CLI prints them and its commands accept
+    them (ids are uuid7: their first 8 characters are the same for runs a minute apart)."""
+    return str(value)[:18]
 
 
 def pretty_json(value: Any) -> str:

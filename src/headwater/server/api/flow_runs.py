@@ -7,15 +7,19 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
 
 from headwater.core.ids import uuid7_hex
 from headwater.core.rules import RunPosition, decide
 from headwater.exceptions import Conflict, PayloadTooLarge
-from headwater.schemas._types import hex_id
+from headwater.schemas._types import epoch, hex_id
 from headwater.schemas.common import Page, utc
 from headwater.schemas.flow_runs import (
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunHistory,
+    FlowRunHistoryBucket,
+    FlowRunHistoryQuery,
     FlowRunQuery,
     FlowRunResponse,
     StateCounts,
@@ -74,6 +78,36 @@ def count_flow_runs(db: DatabaseDep, query: Annotated[FlowRunFilter, Query()]) -
     with db.read() as conn:
         counts = flow_runs.count_by_state(conn, filters=query)
     return StateCounts(counts=counts, total=sum(counts.values()))
+
+
+@router.get("/history", responses=errors(422))
+def flow_run_history(
+    db: DatabaseDep, query: Annotated[FlowRunHistoryQuery, Query()]
+) -> FlowRunHistory:
+    """How many flow runs matching the filters ran in each time bucket, per state type.
+
+    The window `since`..`until` (by run time: started, else expected to start, else
+    created) is cut into `buckets` equal parts; by default the last 24 hours in 24.
+    """
+    until = epoch(query.until) if query.until is not None else time.time()
+    since = epoch(query.since) if query.since is not None else until - 86_400.0
+    if since >= until:
+        message = f"since must be before until ({utc(until).isoformat()})"
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "msg": message, "type": "value_error"}]
+        )
+    with db.read() as conn:
+        counts = flow_runs.history(
+            conn, filters=query, since=since, until=until, buckets=query.buckets
+        )
+    width = (until - since) / query.buckets
+    buckets = [
+        FlowRunHistoryBucket(
+            start=utc(since + i * width), end=utc(since + (i + 1) * width), counts=bucket
+        )
+        for i, bucket in enumerate(counts)
+    ]
+    return FlowRunHistory(since=utc(since), until=utc(until), bucket_seconds=width, buckets=buckets)
 
 
 @router.get("/by_prefix/{prefix}", responses=errors(404, 409))

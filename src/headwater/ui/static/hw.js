@@ -5,9 +5,10 @@
 const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, detail = null) {
     super(message);
     this.status = status;
+    this.detail = detail; // the API's `detail`: validation items with `loc` and `msg`
   }
 }
 
@@ -30,7 +31,10 @@ export async function api(method, path, body) {
   } catch {
     data = text;
   }
-  if (!response.ok) throw new ApiError(response.status, errorMessage(data, response));
+  if (!response.ok) {
+    const detail = data && typeof data === "object" ? (data.detail ?? null) : null;
+    throw new ApiError(response.status, errorMessage(data, response), detail);
+  }
   return data;
 }
 
