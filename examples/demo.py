@@ -7,8 +7,10 @@
    `demo`, and starts `headwater worker start --pool demo`.
 3. Deploys examples/etl.py's flow on the pool with a nightly schedule, runs the
    deployment now and watches it finish on the worker.
-4. Keeps the server and the worker running until Ctrl-C when run from a
-   terminal (set DEMO_EXIT=1 to stop here instead); otherwise stops them.
+4. Applies examples/automations.yaml and emits an event that runs the deployment.
+5. Checks that the web UI answers at the server's address.
+6. Keeps the server (and its UI) and the worker running until Ctrl-C when run from
+   a terminal (set DEMO_EXIT=1 to stop here instead); otherwise stops them.
 """
 
 from __future__ import annotations
@@ -109,10 +111,16 @@ def main() -> None:
         headwater("automation", "firings", "etl-on-files-landed", env=env)
         headwater("deployment", "ls", env=env)
         headwater("flow-run", "ls", "--limit", "5", env=env)
+        ui_url = API_URL.removesuffix("/api")
+        step(f"The web UI at {ui_url}")
+        for page in ("/", "/flow-runs", "/deployments", "/automations"):
+            with urllib.request.urlopen(ui_url + page, timeout=30) as answer:
+                print(f"GET {page}: {answer.status} {answer.headers['content-type']}")
         if sys.stdin.isatty() and not os.environ.get("DEMO_EXIT"):
             step(
-                f"Server at {API_URL} and worker running; try `HEADWATER_API_URL={API_URL} "
-                "headwater deployment run etl/nightly --watch`. Ctrl-C stops them."
+                f"Server at {ui_url} (open it in a browser) and worker running; try "
+                f"`HEADWATER_API_URL={API_URL} headwater deployment run etl/nightly --watch`. "
+                "Ctrl-C stops them."
             )
             with contextlib.suppress(KeyboardInterrupt):
                 server.wait()

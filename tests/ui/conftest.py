@@ -43,6 +43,15 @@ class Ui:
         self.url = stack.api_url.removesuffix("/api")
         self.api = stack.request
 
+    def find(self, path: str) -> dict[str, Any] | None:
+        """The API's answer to GET `path` (under /api), or None if it is a 404."""
+        response = self.stack.http.get(path)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
     def python(self, code: str, *, timeout: float = 60, check: bool = True) -> str:
         """Run `code` in a new Python process pointed at the server; returns its output."""
         result = subprocess.run(

@@ -19,12 +19,7 @@ XSS = "<script>alert(1)</script>"
 
 
 def _automation(ui: Ui, name: str) -> dict[str, Any] | None:
-    response = ui.stack.http.get(f"/automations/name/{name}")
-    if response.status_code == 404:
-        return None
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
+    return ui.find(f"/automations/name/{name}")
 
 
 def _create(ui: Ui, name: str, **fields: Any) -> dict[str, Any]:

@@ -14,12 +14,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _limit(ui: Ui, name: str) -> dict[str, Any] | None:
-    response = ui.stack.http.get(f"/concurrency_limits/{name}")
-    if response.status_code == 404:
-        return None
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
+    return ui.find(f"/concurrency_limits/{name}")
 
 
 def test_create_change_reset_and_delete_through_the_ui(ui: Ui, page: Page) -> None:

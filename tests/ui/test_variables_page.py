@@ -13,12 +13,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _variable(ui: Ui, name: str) -> dict[str, Any] | None:
-    response = ui.stack.http.get(f"/variables/{name}")
-    if response.status_code == 404:
-        return None
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
+    return ui.find(f"/variables/{name}")
 
 
 def test_create_edit_and_delete_through_the_ui(ui: Ui, page: Page) -> None:
