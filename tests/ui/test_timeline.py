@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from headwater.ui import graph as dependencies
 from headwater.ui import timeline
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -142,7 +143,7 @@ def test_names_are_escaped_in_the_timeline_and_the_graph() -> None:
     tasks = [_task(1, start=0, end=1, name=evil), _task(2, inputs={"0": [_id(1)]})]
     for svg in (
         _gantt(timeline.spans(tasks, [])),
-        str(timeline.graph(timeline.layout_graph(tasks))),
+        str(dependencies.graph(dependencies.layout_graph(tasks))),
     ):
         assert "<script>" not in svg
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;" in svg
@@ -150,7 +151,7 @@ def test_names_are_escaped_in_the_timeline_and_the_graph() -> None:
 
 def test_longest_path_layers() -> None:
     parents = {"b": ["a"], "c": ["b"], "d": ["a", "c"], "e": [], "f": ["x-unknown"]}
-    assert timeline.layers(["a", "b", "c", "d", "e", "f"], parents) == {
+    assert dependencies.layers(["a", "b", "c", "d", "e", "f"], parents) == {
         "a": 0,
         "b": 1,
         "c": 2,
@@ -161,10 +162,10 @@ def test_longest_path_layers() -> None:
 
 
 def test_layers_survive_a_cycle_and_long_chains() -> None:
-    assert set(timeline.layers(["a", "b"], {"a": ["b"], "b": ["a"]})) == {"a", "b"}
+    assert set(dependencies.layers(["a", "b"], {"a": ["b"], "b": ["a"]})) == {"a", "b"}
     chain = [str(i) for i in range(5000)]
     parents = {str(i): [str(i - 1)] for i in range(1, 5000)}
-    assert timeline.layers(chain, parents)["4999"] == 4999
+    assert dependencies.layers(chain, parents)["4999"] == 4999
 
 
 def test_graph_layout_places_layers_left_to_right_with_edges_from_task_inputs() -> None:
@@ -174,7 +175,7 @@ def test_graph_layout_places_layers_left_to_right_with_edges_from_task_inputs() 
         _task(3, inputs={"0": [_id(1)], "wait_for": [_id(2)]}),
         _task(4, inputs={"items": [_id(3), _id(1)]}),
     ]
-    layout = timeline.layout_graph(tasks, links={_id(2): "/flow-runs/abc"})
+    layout = dependencies.layout_graph(tasks, links={_id(2): "/flow-runs/abc"})
     nodes = {node.id: node for node in layout.nodes}
 
     assert [nodes[_id(i)].layer for i in (1, 2, 3, 4)] == [0, 0, 1, 2]
@@ -188,27 +189,27 @@ def test_graph_layout_places_layers_left_to_right_with_edges_from_task_inputs() 
         (_id(3), _id(4)): ("items",),
         (_id(1), _id(4)): ("items",),
     }
-    svg = str(timeline.graph(timeline.layout_graph(tasks)))
+    svg = str(dependencies.graph(dependencies.layout_graph(tasks)))
     assert svg.count('class="edge"') == 4
     assert "argument 1" in svg and "wait_for" in svg
 
 
 def test_upstream_ids_are_matched_whatever_their_spelling() -> None:
     plain = _id(1).replace("-", "")
-    assert timeline.upstream({"task_inputs": {"x": [plain.upper()], "y": "junk"}}) == {
+    assert dependencies.upstream({"task_inputs": {"x": [plain.upper()], "y": "junk"}}) == {
         _id(1): ["x"]
     }
 
 
 def test_the_graph_is_capped() -> None:
     tasks = [_task(i) for i in range(20)]
-    layout = timeline.layout_graph(tasks, max_nodes=5, group_at=100)
+    layout = dependencies.layout_graph(tasks, max_nodes=5, group_at=100)
     assert len(layout.nodes) == 5 and layout.hidden == 15
 
 
 def test_nothing_to_draw_is_empty_markup() -> None:
     assert _gantt([]) == ""
-    assert str(timeline.graph(timeline.layout_graph([]))) == ""
+    assert str(dependencies.graph(dependencies.layout_graph([]))) == ""
 
 
 def test_bars_parse_back_from_the_svg() -> None:
@@ -223,7 +224,7 @@ def test_many_runs_of_one_task_in_a_layer_are_one_node() -> None:
     for run in fetches:
         run["task_key"] = "flows.fetch"
     combine = _task(50, name="combine-0", inputs={"0": [_id(i) for i in range(10)]})
-    layout = timeline.layout_graph([*fetches, combine], group_at=6)
+    layout = dependencies.layout_graph([*fetches, combine], group_at=6)
 
     group, last = layout.nodes
     assert group.count == 10 and group.name == "fetch \u00d710"

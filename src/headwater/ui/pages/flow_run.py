@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from headwater.ui import graph as dependencies
 from headwater.ui import timeline
 from headwater.ui.api import Api, ApiError
 from headwater.ui.render import page, parse_time
@@ -144,7 +145,7 @@ def _pictures(
     spans = timeline.layout_gantt(
         timeline.spans(task_runs, subflow_runs, run, states), now=now, max_rows=TIMELINE_ROWS
     )
-    graph = timeline.layout_graph(task_runs, links=links, max_nodes=GRAPH_NODES)
+    graph = dependencies.layout_graph(task_runs, links=links, max_nodes=GRAPH_NODES)
     return {
         "task_total": tasks["total"],
         "task_counts": Counter(t["state_type"] for t in task_runs),
@@ -152,7 +153,7 @@ def _pictures(
         "timeline": timeline.gantt(spans, now=now),
         "timeline_hidden": spans.hidden,
         "timeline_read": len(task_runs),
-        "graph": timeline.graph(graph),
+        "graph": dependencies.graph(graph),
         "graph_hidden": graph.hidden,
         "has_edges": bool(graph.edges),
     }
@@ -163,7 +164,7 @@ async def task_run_page(request: Request, task_run_id: uuid.UUID) -> Response:
     api = Api(request)
     task_run = await api.get(f"/task_runs/{task_run_id}")
     run_id = task_run["flow_run_id"]
-    ups = list(timeline.upstream(task_run).items())[:50]
+    ups = list(dependencies.upstream(task_run).items())[:50]
     states, logs, flow_run, artifacts, subflows, *upstream_runs = await asyncio.gather(
         api.get(f"/task_runs/{task_run_id}/states"),
         api.get("/logs", task_run_id=str(task_run_id), limit=1000),
