@@ -39,7 +39,7 @@ typecheck:
 	$(BIN)/mypy
 
 pytest:
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=25
 
 ## screenshots: the UI's main pages, on a server with example runs, as PNGs in screenshots/
 screenshots: install-dev browser

@@ -27,6 +27,7 @@ def embedded(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             monkeypatch.delenv(name)
     monkeypatch.setenv("HEADWATER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HEADWATER_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")  # CLI tables as wide as on a terminal, under xdist too
     reset_settings()
     yield database_url
     close_recorder()
