@@ -138,7 +138,11 @@ def test_a_dropped_notification_connection_still_delivers_and_is_replaced(
 
         # B's sender, killed too, reconnects on its next NOTIFY: A's stream hears B's write.
         b.post("/logs", json=[{"flow_run_id": run["id"], "level": 20, "name": "x", "message": "1"}])
-        sender = _notify_backends(url, process_b.pid)["send"]
+        # B publishes after answering, from its notifier's own connection: wait for it.
+        deadline = time.monotonic() + 15
+        while (sender := _notify_backends(url, process_b.pid).get("send")) is None:
+            assert time.monotonic() < deadline, "B's notifier did not connect to send"
+            time.sleep(0.05)
         with psycopg.connect("postgresql://" + url.split("://", 1)[1]) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (sender,))
         with EventReader(base_a, flow_run_id=run["id"], kinds="logs") as reader:

@@ -79,7 +79,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, for the whole session (one per xdist worker)."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"the UI's browser tests need Chromium at {CHROMIUM}: run 'make browser'")
+        message = f"the UI's browser tests need Chromium at {CHROMIUM}: run 'make browser'"
+        if os.environ.get("HEADWATER_TEST_REQUIRE_BROWSER"):
+            pytest.fail(message)  # CI installs it: missing there is a failure, not a skip
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
