@@ -7,6 +7,8 @@ request from the CLI would, over an ASGI transport instead of a socket. An answe
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -71,3 +73,27 @@ def _message(response: httpx.Response) -> str:
             return "; ".join(str(item.get("msg", item)) for item in detail)
         return str(body.get("message") or detail or body)
     return str(body)
+
+
+async def nothing() -> None:
+    """An awaitable answering None: for the parts of a page a refresh does not ask for."""
+    return None
+
+
+async def deployment_names(
+    api: Api, runs: Iterable[dict[str, Any]], known: Iterable[dict[str, Any]] = ()
+) -> dict[str, str]:
+    """Deployment id -> name for `runs`: from the deployments already `known`, else read
+    one by one (those gone are left out)."""
+    names = {str(d["id"]): str(d["name"]) for d in known}
+    missing = sorted(
+        {str(run["deployment_id"]) for run in runs if run.get("deployment_id")} - set(names)
+    )
+    found = await asyncio.gather(
+        *(api.get(f"/deployments/{deployment_id}") for deployment_id in missing),
+        return_exceptions=True,
+    )
+    for deployment_id, item in zip(missing, found, strict=True):
+        if isinstance(item, dict):
+            names[deployment_id] = str(item["name"])
+    return names

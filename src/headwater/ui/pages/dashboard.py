@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from headwater.ui import charts
-from headwater.ui.api import Api
+from headwater.ui.api import Api, deployment_names, nothing
 from headwater.ui.render import page
 
 router = APIRouter()
@@ -40,17 +40,17 @@ async def dashboard(request: Request, window: str = charts.DEFAULT_WINDOW) -> HT
     history, active, late, failures, pools = await asyncio.gather(
         api.get("/flow_runs/history", since=since, until=until, buckets=span.buckets)
         if runs
-        else _nothing(),
-        api.get("/flow_runs/counts", state_type=ACTIVE_TYPES) if runs else _nothing(),
-        _late_runs(api) if runs else _nothing(),
+        else nothing(),
+        api.get("/flow_runs/counts", state_type=ACTIVE_TYPES) if runs else nothing(),
+        _late_runs(api) if runs else nothing(),
         api.get("/flow_runs", state_type=["FAILED", "CRASHED"], since=since, limit=ATTENTION)
         if runs
-        else _nothing(),
-        _pools(api) if "dash-workers" in wanted else _nothing(),
+        else nothing(),
+        _pools(api) if "dash-workers" in wanted else nothing(),
     )
     buckets = [charts.Bucket.of(b) for b in history["buckets"]] if history else []
     totals = charts.state_totals(buckets)
-    deployments = await _deployment_names(
+    deployments = await deployment_names(
         api, [*(failures or {}).get("items", []), *(late or {}).get("items", [])]
     )
     return page(
@@ -77,11 +77,6 @@ def _regions(request: Request) -> set[str]:
     if not asked:
         return set(REGIONS)
     return {name.strip() for name in asked.split(",")} & set(REGIONS)
-
-
-async def _nothing() -> None:
-    """What a region that a refresh does not ask for needs."""
-    return None
 
 
 async def _late_runs(api: Api) -> dict[str, Any]:
@@ -114,19 +109,6 @@ async def _pools(api: Api) -> list[dict[str, Any]]:
         }
         for pool, members in zip(pools, workers, strict=True)
     ]
-
-
-async def _deployment_names(api: Api, runs: list[dict[str, Any]]) -> dict[str, str]:
-    ids = sorted({str(run["deployment_id"]) for run in runs if run.get("deployment_id")})
-    found = await asyncio.gather(
-        *(api.get(f"/deployments/{deployment_id}") for deployment_id in ids),
-        return_exceptions=True,
-    )
-    return {
-        deployment_id: str(item["name"])
-        for deployment_id, item in zip(ids, found, strict=True)
-        if isinstance(item, dict)
-    }
 
 
 def _iso(moment: Any) -> str:

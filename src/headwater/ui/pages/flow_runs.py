@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from headwater.ui.api import Api, ApiError
+from headwater.ui.api import Api, ApiError, deployment_names, nothing
 from headwater.ui.render import STATE_TYPES, page, parse_time
 
 router = APIRouter()
@@ -45,8 +45,8 @@ async def flow_runs(request: Request) -> HTMLResponse:
         found, counts, flows, deployments = await asyncio.gather(
             api.get("/flow_runs", **filters, offset=offset, limit=limit),
             api.get("/flow_runs/counts", **without_states),
-            api.get("/flows", limit=MENU_SIZE) if menus else _nothing(),
-            api.get("/deployments", limit=MENU_SIZE) if menus else _nothing(),
+            api.get("/flows", limit=MENU_SIZE) if menus else nothing(),
+            api.get("/deployments", limit=MENU_SIZE) if menus else nothing(),
         )
     except ApiError as exc:
         if exc.status != 422:
@@ -55,10 +55,10 @@ async def flow_runs(request: Request) -> HTMLResponse:
         error = exc.message
         found, counts, flows, deployments = {"items": [], "total": 0}, {"counts": {}}, None, None
     runs: list[dict[str, Any]] = found["items"]
-    names = await _deployment_names(api, runs, (deployments or {}).get("items", []))
+    names = await deployment_names(api, runs, (deployments or {}).get("items", []))
     selected = filters.get("deployment_id")
     if selected and selected not in names and error is None:
-        names.update(await _deployment_names(api, [{"deployment_id": selected}], []))
+        names.update(await deployment_names(api, [{"deployment_id": selected}], []))
     return page(
         request,
         "flow_runs/list.html",
@@ -132,10 +132,6 @@ def _time_input(text: str | None) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
 
 
-async def _nothing() -> None:
-    return None
-
-
 def _row(run: dict[str, Any], deployments: dict[str, str]) -> dict[str, Any]:
     """A run as the table shows it: its deployment's name, and how long it has run."""
     elapsed = run.get("duration")
@@ -149,24 +145,6 @@ def _row(run: dict[str, Any], deployments: dict[str, str]) -> dict[str, Any]:
         "elapsed": elapsed,
         "running": run["state_type"] == "RUNNING",
     }
-
-
-async def _deployment_names(
-    api: Api, runs: list[dict[str, Any]], known: list[dict[str, Any]]
-) -> dict[str, str]:
-    """Deployment id -> name for the runs: from the menu, else read one by one."""
-    names = {str(d["id"]): str(d["name"]) for d in known}
-    missing = sorted(
-        {str(run["deployment_id"]) for run in runs if run.get("deployment_id")} - set(names)
-    )
-    found = await asyncio.gather(
-        *(api.get(f"/deployments/{deployment_id}") for deployment_id in missing),
-        return_exceptions=True,
-    )
-    for deployment_id, item in zip(missing, found, strict=True):
-        if isinstance(item, dict):
-            names[deployment_id] = str(item["name"])
-    return names
 
 
 def _flow_menu(flows: dict[str, Any] | None, current: str | None) -> list[str] | None:
