@@ -187,3 +187,16 @@ def test_pages_say_how_long_the_server_took(keyed: TestClient) -> None:
     response = keyed.get("/login")
     assert re.fullmatch(r"app;dur=\d+\.\d", response.headers["server-timing"])
     assert "server-timing" not in keyed.get("/api/health").headers
+
+
+def test_pages_forbid_scripts_they_did_not_write_and_framing(keyed: TestClient) -> None:
+    first, second = keyed.get("/login"), keyed.get("/login")
+    policy = first.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce, policy
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    # The page's own inline script carries this response's nonce; the next page gets another.
+    assert f'<script type="importmap" nonce="{nonce.group(1)}">' in first.text
+    assert nonce.group(1) not in second.headers["content-security-policy"]
+    assert first.headers["x-content-type-options"] == "nosniff"

@@ -63,3 +63,17 @@ def test_sign_in_work_and_sign_out(keyed_url: str, page: Page) -> None:
     assert page.request.get(f"{keyed_url}/api/variables").status == 401
     page.goto(f"{keyed_url}/")
     expect(page).to_have_url(f"{keyed_url}/login?next=%2F")
+
+
+def test_an_injected_inline_script_would_not_run(keyed_url: str, page: Page) -> None:
+    """Escaping keeps markup out; should some get through, the page's policy stops it."""
+    page.allowed_errors.append("Content Security Policy")
+    page.goto(f"{keyed_url}/login")
+    page.evaluate(
+        """() => {
+            const script = document.createElement("script");
+            script.textContent = "window.injected = true";
+            document.body.append(script);
+        }"""
+    )
+    assert page.evaluate("window.injected === undefined")
