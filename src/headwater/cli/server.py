@@ -105,7 +105,7 @@ def start(
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = False,
 ) -> None:
-    """Serve the REST API (and the background services) on the configured store."""
+    """Serve the web UI and the REST API (and the background services) on the configured store."""
     from headwater.cli import output
     from headwater.settings import get_settings
 
@@ -128,7 +128,8 @@ def start(
 
     shown = f"[{host}]" if ":" in host else host
     output.note(
-        f"Headwater server on http://{shown}:{port}/api (docs: http://{shown}:{port}/docs), "
+        f"Headwater UI on http://{shown}:{port}, API on http://{shown}:{port}/api "
+        f"(docs: http://{shown}:{port}/docs), "
         f"store {display_url(url)}, "
         f"{'API key required' if api_key else 'no authentication'}"
         f"{'' if no_services else ', services on'}."
