@@ -144,6 +144,10 @@ def test_last_event_id_resumes_after_that_event_only(database_url: str, tmp_path
         assert [summary(e) for e in replayed] == EXPECTED[1:]
         assert len({e.data["id"] for e in replayed[:-1]}) == len(replayed) - 1
 
+        # `after` does the same for a first request (a browser's EventSource sets no header).
+        with EventReader(base, flow_run_id=run["id"], after=running.id) as again:
+            assert [summary(e) for e in again.until_end()] == EXPECTED[2:]
+
 
 def test_a_long_history_arrives_whole_and_in_order(database_url: str, tmp_path: Path) -> None:
     # More rows than one page of each source (500), states and logs interleaved in time.
@@ -259,6 +263,7 @@ def test_heartbeats_keep_a_quiet_stream_open(database_url: str, tmp_path: Path) 
         ({"kinds": "states,bogus"}, {}, 422, "kinds"),
         ({"kinds": "logs"}, {}, 422, "needs a flow_run_id"),
         ({}, {"Last-Event-ID": "nonsense"}, 422, "Last-Event-ID"),
+        ({"after": "s:1.5:nothex"}, {}, 422, "after 's:1.5:nothex' is not an event id"),
         ({"flow_run_id": "not-a-uuid"}, {}, 422, "flow_run_id"),
     ],
 )

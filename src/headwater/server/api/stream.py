@@ -111,6 +111,14 @@ async def stream(
         str | None,
         Header(description="Resume after the event with this id.", max_length=256),
     ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            description="Start after this event id, for clients that cannot set headers "
+            "(a browser's first EventSource request); Last-Event-ID wins when both are sent.",
+            max_length=256,
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Follow a flow run (its states, its task runs' states, its logs) or all flow runs' states.
 
@@ -126,16 +134,20 @@ async def stream(
       Data: `{"flow_run_id", "state_type", "state_name"}`.
 
     Every event has an `id:`; send it back as the `Last-Event-ID` header (an
-    EventSource does) to resume right after that event. Lines starting with `:`
-    are heartbeats.
+    EventSource does) to resume right after that event, or as `?after=` on a first
+    request. Lines starting with `:` are heartbeats.
     """
     wanted = _kinds(kinds, flow_run_id)
+    given = last_event_id or after
     try:
-        resume = parse_event_id(last_event_id) if last_event_id else None
+        resume = parse_event_id(given) if given else None
     except ValueError:
+        where, name = (("header", "last-event-id"), "Last-Event-ID")
+        if not last_event_id:
+            where, name = ("query", "after"), "after"
         raise _invalid(
-            ("header", "last-event-id"),
-            f"Last-Event-ID {last_event_id!r} is not an event id of this stream; "
+            where,
+            f"{name} {given!r} is not an event id of this stream; "
             "reconnect without it to start over",
         ) from None
     if flow_run_id is not None and not await run_in_threadpool(_exists, db, flow_run_id):

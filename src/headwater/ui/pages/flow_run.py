@@ -242,14 +242,25 @@ async def _optional(call: Awaitable[T], needed: Any) -> T | None:
 
 
 async def _latest_logs(api: Api, *, flow_run_id: str) -> dict[str, Any]:
-    """The latest `LOG_LINES` log lines of the run, oldest first, and how many came before."""
+    """The latest `LOG_LINES` log lines of the run, oldest first, how many came before, and
+    where the live stream should start (`after`) so that it does not send them again."""
     first = await api.get("/logs", flow_run_id=flow_run_id, limit=LOG_LINES)
-    total = first["total"]
-    if total <= LOG_LINES:
-        return {"items": first["items"], "total": total, "skipped": 0}
-    offset = total - LOG_LINES
-    tail = await api.get("/logs", flow_run_id=flow_run_id, limit=LOG_LINES, offset=offset)
-    return {"items": tail["items"], "total": total, "skipped": offset}
+    total, lines, skipped = first["total"], first["items"], 0
+    if total > LOG_LINES:
+        skipped = total - LOG_LINES
+        tail = await api.get("/logs", flow_run_id=flow_run_id, limit=LOG_LINES, offset=skipped)
+        lines = tail["items"]
+    after = _stream_position(lines[-1]) if lines else None
+    return {"items": lines, "total": total, "skipped": skipped, "after": after}
+
+
+def _stream_position(line: Mapping[str, Any]) -> str:
+    """A position of `/api/stream` (its `after`) a microsecond before the log `line`: the
+    stream sends that line again (the page drops it by id) and every later one. States
+    have no position in it, so they are all sent (they only refresh the page's parts)."""
+    moment = parse_time(line["timestamp"])
+    assert moment is not None
+    return f"l:{moment.timestamp() - 1e-6!r}:{uuid.UUID(str(line['id'])).hex}"
 
 
 def _running_for(run: Mapping[str, Any], now: dt.datetime) -> float | None:

@@ -145,7 +145,9 @@ function follow() {
       }
     }, wait);
   };
-  const url = `/api/stream?flow_run_id=${encodeURIComponent(runId)}&kinds=states,logs`;
+  // The lines on the page are not sent again: the stream starts at the last of them.
+  const after = root.dataset.streamAfter ? `&after=${encodeURIComponent(root.dataset.streamAfter)}` : "";
+  const url = `/api/stream?flow_run_id=${encodeURIComponent(runId)}&kinds=states,logs${after}`;
   const source = live(url, [], {
     events: ["log", "flow_run.state", "task_run.state", "end"],
     onEvent(name, event) {
