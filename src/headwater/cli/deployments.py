@@ -58,20 +58,10 @@ JsonOption = Annotated[
 
 
 def describe_schedule(schedule: dict[str, Any]) -> str:
-    """One line for a deployment schedule: "cron '0 2 * * *' (Europe/Paris)", "every 1h"."""
-    spec = schedule["schedule"]
-    zone = spec.get("timezone")
-    if "cron" in spec:
-        text = f"cron {spec['cron']!r}"
-    elif "interval" in spec:
-        text = f"every {_every(float(spec['interval']))}"
-        anchor = spec.get("anchor_date")
-        if anchor is not None:  # shown on the schedule's clock, as it was given
-            text += f" from {_wall_time(_epoch(anchor), zone)}{'' if zone else ' UTC'}"
-    else:
-        text = f"rrule {spec['rrule']!r}"
-    if zone:
-        text += f" ({zone})"
+    """One line for a deployment schedule: its spec, then its parameters and "[inactive]"."""
+    from headwater.core.schedules import describe
+
+    text = describe(schedule["schedule"])
     if schedule.get("parameters"):
         text += f", parameters {json.dumps(schedule['parameters'])}"
     if not schedule.get("active", True):
@@ -79,39 +69,11 @@ def describe_schedule(schedule: dict[str, Any]) -> str:
     return text
 
 
-def _every(seconds: float) -> str:
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-def _wall_time(timestamp: float, zone: str | None) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        where = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        where = ZoneInfo("UTC")
-    return dt.datetime.fromtimestamp(timestamp, where).strftime("%Y-%m-%d %H:%M")
-
-
-def _epoch(value: Any) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    return dt.datetime.fromisoformat(str(value)).timestamp()
-
-
 def next_run_times(schedule: dict[str, Any], *, count: int) -> list[float]:
     """The next `count` times of an active schedule from now (none if it is inactive)."""
-    if not schedule.get("active", True):
-        return []
-    from headwater.core.schedules import next_times
+    from headwater.core.schedules import upcoming
 
-    try:
-        return next_times(schedule["schedule"], time.time(), count=count)
-    except Exception:  # display only: a spec this Headwater cannot read shows no times
-        return []
+    return upcoming(schedule, time.time(), count=count)
 
 
 # -- deployment ls / inspect -----------------------------------------------------------------

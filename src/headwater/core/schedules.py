@@ -327,6 +327,52 @@ def next_times(
     return times
 
 
+def upcoming(schedule: Mapping[str, Any], after: float, *, count: int) -> list[float]:
+    """For display: the next `count` times after `after` of a deployment schedule (a row with
+    `schedule` and `active`); none when it is inactive or its spec cannot be read."""
+    if not schedule.get("active", True):
+        return []
+    try:
+        return next_times(schedule["schedule"], after, count=count)
+    except Exception:  # display only: a spec this version cannot read shows no times
+        return []
+
+
+def describe(spec: Mapping[str, Any]) -> str:
+    """A spec in one line: "cron '0 2 * * *' (Europe/Paris)", "every 1d from 2026-01-01 09:30
+    (Europe/Paris)", "every 15m", "rrule 'FREQ=WEEKLY;BYDAY=MO'"."""
+    timezone = spec.get("timezone")
+    if "cron" in spec:
+        text = f"cron {spec['cron']!r}"
+    elif "interval" in spec:
+        text = f"every {_every(float(spec['interval']))}"
+        anchor = spec.get("anchor_date")
+        if anchor is not None:  # shown on the schedule's clock, as it was given
+            text += f" from {_wall_text(anchor, timezone)}{'' if timezone else ' UTC'}"
+    else:
+        text = f"rrule {spec.get('rrule')!r}"
+    return f"{text} ({timezone})" if timezone else text
+
+
+def _every(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _wall_text(anchor: Any, timezone: str | None) -> str:
+    if isinstance(anchor, int | float):
+        moment = float(anchor)
+    else:
+        moment = dt.datetime.fromisoformat(str(anchor)).timestamp()
+    try:
+        where = zone(timezone)
+    except ValueError:
+        where = ZoneInfo("UTC")
+    return dt.datetime.fromtimestamp(moment, where).strftime("%Y-%m-%d %H:%M")
+
+
 def iter_times(schedule: Mapping[str, Any] | Spec, after: float) -> Iterator[float]:
     """Every time strictly after `after`, in order (lazily: stop when you have enough)."""
     return _forward(parse_schedule(schedule), after)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from headwater.core.schedules import describe, upcoming
 from headwater.ui.api import Api
 from headwater.ui.render import STATE_TYPES, page
 
@@ -124,40 +125,14 @@ async def deployment_page(request: Request, deployment_id: str) -> HTMLResponse:
 
 
 def describe_schedule(schedule: dict[str, Any]) -> str:
-    """One line: "cron 0 2 * * * (Europe/Paris)", "every 1h", "rrule FREQ=WEEKLY..."."""
-    spec = schedule["schedule"]
-    if "cron" in spec:
-        text = f"cron {spec['cron']}"
-    elif "interval" in spec:
-        text = f"every {_every(float(spec['interval']))}"
-    else:
-        text = f"rrule {spec.get('rrule', '?')}"
-    zone = spec.get("timezone")
-    return f"{text} ({zone})" if zone else text
-
-
-def _every(seconds: float) -> str:
-    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    """One line, as the CLI prints it: "cron '0 2 * * *' (Europe/Paris)", "every 1h"."""
+    return describe(schedule["schedule"])
 
 
 def next_times(schedule: dict[str, Any], now: float, count: int) -> list[dt.datetime]:
-    """The schedule's next `count` times after `now` (none while it is inactive).
-
-    The scheduler reads the spec with the same function (`core.schedules`), so these are
-    the times its runs will have.
-    """
-    if not schedule.get("active", True):
-        return []
-    from headwater.core.schedules import next_times as times_after
-
-    try:
-        found = times_after(schedule["schedule"], now, count=count)
-    except Exception:  # display only: a spec this version cannot read shows no times
-        return []
-    return [dt.datetime.fromtimestamp(moment, dt.UTC) for moment in found]
+    """The schedule's next `count` times after `now` (none while it is inactive); the
+    scheduler reads the spec with the same code (`core.schedules`)."""
+    return [dt.datetime.fromtimestamp(t, dt.UTC) for t in upcoming(schedule, now, count=count)]
 
 
 def next_time(deployment: dict[str, Any], now: float) -> dt.datetime | None:
